@@ -1,0 +1,146 @@
+"""Evaluation: trec_eval's measures computed in Python, named the way ir_measures names them.
+
+Measures: ``nDCG@k``, ``RR@k``, ``R@k``, ``P@k``, ``AP`` (MAP) and ``AP@k``; a relevance threshold goes in
+parentheses, e.g. ``RR(rel=2)@10`` or ``R(rel=2)@1000`` (a document is relevant when its grade >= rel, default 1).
+The semantics are trec_eval's with ``-c``: hits are ranked by score, ties by docid in decreasing order; queries
+without hits score 0; the mean runs over every query in the qrels that has at least one relevant document
+(nDCG: at least one positive grade). nDCG uses the grades as gains and ignores ``rel``. The test suite checks
+these numbers against the real trec_eval.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError
+from .readers import read_qrels
+
+DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "R@1000", "AP")
+_MEASURE = re.compile(r"^(nDCG|RR|R|P|AP)(?:\(rel=(\d+)\))?(?:@(\d+))?$")
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    rel: int = 1
+    cutoff: int | None = None
+
+    def __str__(self):
+        return f"{self.name}{f'(rel={self.rel})' if self.rel != 1 else ''}{f'@{self.cutoff}' if self.cutoff else ''}"
+
+
+def parse_measure(text: str) -> Measure:
+    match = _MEASURE.match(text.strip())
+    if not match:
+        raise InputError(f"Unknown measure {text!r}; use nDCG@k, RR@k, R@k, P@k, AP or AP@k, with an optional "
+                         f"relevance threshold like RR(rel=2)@10")
+    name, rel, cutoff = match.group(1), int(match.group(2) or 1), match.group(3)
+    if name in ("R", "P", "nDCG") and cutoff is None:
+        raise InputError(f"Measure {text!r} needs a cutoff, e.g. {name}@10")
+    return Measure(name, rel, int(cutoff) if cutoff else None)
+
+
+def read_run(path: str | Path) -> dict:
+    """A TREC run as {qid: {docid: score}}; errors name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such run file")
+    run: dict = {}
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 6:
+                raise InputError(f"{path}:{number}: expected 'qid Q0 docid rank score tag', got {len(parts)} fields")
+            qid, _, docid, _, score, _ = parts
+            try:
+                value = float(score)
+            except ValueError:
+                raise InputError(f"{path}:{number}: score {score!r} is not a number") from None
+            hits = run.setdefault(qid, {})
+            if docid in hits:
+                raise InputError(f"{path}:{number}: document {docid} appears twice for query {qid}")
+            hits[docid] = value
+    return run
+
+
+def ranking(hits: dict) -> list[str]:
+    """Docids in trec_eval's order: score descending, then docid descending."""
+    return [d for d, _ in sorted(hits.items(), key=lambda item: (item[1], item[0]), reverse=True)]
+
+
+def _score(measure: Measure, ranked: list[str], judged: dict) -> float | None:
+    """One query's value, or None where the query does not count for this measure (nothing relevant)."""
+    if measure.name == "nDCG":
+        gains = sorted((g for g in judged.values() if g > 0), reverse=True)
+        if not gains:
+            return None
+        k = measure.cutoff
+        dcg = sum(max(judged.get(d, 0), 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+        ideal = sum(g / math.log2(i + 2) for i, g in enumerate(gains[:k]))
+        return dcg / ideal
+    relevant = {d for d, g in judged.items() if g >= measure.rel}
+    if not relevant:
+        return None
+    top = ranked[:measure.cutoff] if measure.cutoff else ranked
+    if measure.name == "RR":
+        return next((1.0 / (i + 1) for i, d in enumerate(top) if d in relevant), 0.0)
+    if measure.name == "R":
+        return sum(d in relevant for d in top) / len(relevant)
+    if measure.name == "P":
+        return sum(d in relevant for d in top) / measure.cutoff
+    found, total = 0, 0.0
+    for i, d in enumerate(top):
+        if d in relevant:
+            found += 1
+            total += found / (i + 1)
+    return total / len(relevant)
+
+
+def evaluate(run: dict, qrels: dict, measures=DEFAULT_MEASURES) -> tuple[dict, dict]:
+    """(means, per-query values) for each measure; measures are names like 'nDCG@10' or Measure objects."""
+    parsed = [m if isinstance(m, Measure) else parse_measure(m) for m in measures]
+    means, per_query = {}, {}
+    for measure in parsed:
+        values = {}
+        for qid, judged in qrels.items():
+            value = _score(measure, ranking(run.get(qid, {})), judged)
+            if value is not None:
+                values[qid] = value
+        means[str(measure)] = sum(values.values()) / len(values) if values else 0.0
+        per_query[str(measure)] = values
+    return means, per_query
+
+
+def metrics_path(run: str | Path) -> Path:
+    """``runs/x.trec`` -> ``runs/x.metrics.json``; other names get ``.metrics.json`` appended."""
+    run = Path(run)
+    stem = run.name[:-len(".trec")] if run.name.endswith(".trec") else run.name
+    return run.with_name(stem + ".metrics.json")
+
+
+def evaluate_run(run_path: str | Path, qrels_source: str | Path, measures=DEFAULT_MEASURES,
+                 output: str | Path | None = None) -> dict:
+    """Evaluate a run file against qrels, write the metrics JSON next to the run, return the means."""
+    run = read_run(run_path)
+    qrels = read_qrels(qrels_source)
+    means, per_query = evaluate(run, qrels, measures)
+    judged_in_run = sum(1 for q in run if q in qrels)
+    result = {"run": str(run_path), "qrels": str(qrels_source), "queries_in_qrels": len(qrels),
+              "queries_in_run": len(run), "queries_evaluated": judged_in_run, "metrics": means,
+              "per_query": per_query}
+    out = Path(output) if output else metrics_path(run_path)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def format_table(metrics: dict, title: str = "") -> str:
+    width = max(len(m) for m in metrics)
+    lines = [title] if title else []
+    lines += [f"{name:<{width}}  {value:.4f}" for name, value in metrics.items()]
+    return "\n".join(lines)

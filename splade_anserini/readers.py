@@ -1,0 +1,236 @@
+"""Readers: corpora, topics and qrels from files, directories or ir_datasets, with errors that name file and line.
+
+Sources:
+- BEIR-style JSONL (``_id``, ``title``, ``text``), Pyserini JSONL (``id``, ``contents``), TSV (``id<TAB>text``),
+  optionally gzipped, or a directory of such files (read in sorted name order);
+- ``irds:<dataset id>`` through the ir_datasets API (e.g. ``irds:beir/scifact/test``).
+
+A document's text is its text fields joined by one space and stripped; by default ``title`` + ``text`` for BEIR
+files, ``contents`` for Pyserini files, and every text field of an ir_datasets record.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from .errors import InputError
+
+IRDS_PREFIX = "irds:"
+ID_KEYS = ("_id", "id", "docid", "doc_id")
+QUERY_ID_KEYS = ("_id", "id", "qid", "query_id")
+QUERY_TEXT_KEYS = ("text", "query", "title", "contents")
+JSON_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
+TSV_SUFFIXES = (".tsv", ".tsv.gz", ".txt", ".txt.gz")
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    text: str
+    where: str  # "file:line" or "irds:<id>#n", for error messages
+
+
+@dataclass(frozen=True)
+class Query:
+    id: str
+    text: str
+
+
+def _open_text(path: Path):
+    raw = gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline="\n")
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, line) without the newline; invalid UTF-8 becomes an InputError naming the line."""
+    with _open_text(path) as handle:
+        number = 0
+        try:
+            for number, line in enumerate(handle, start=1):
+                yield number, line.rstrip("\r\n")
+        except UnicodeDecodeError as err:
+            raise InputError(f"{path}:{number + 1}: invalid UTF-8 ({err.reason} at byte {err.start})") from None
+
+
+def _suffix_kind(path: Path) -> str | None:
+    name = path.name.lower()
+    if name.endswith(JSON_SUFFIXES):
+        return "json"
+    if name.endswith(TSV_SUFFIXES):
+        return "tsv"
+    return None
+
+
+def source_files(source: str | Path, what: str = "corpus") -> list[Path]:
+    """The files behind a path: the file itself, or a directory's corpus files in sorted order."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and _suffix_kind(p))
+        if not files:
+            raise InputError(f"{path}: directory holds no {what} files (*.jsonl, *.json, *.tsv, *.txt, optionally .gz)")
+        return files
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory (expected a {what} file, a directory of them, or irds:<id>)")
+    if _suffix_kind(path) is None:
+        raise InputError(f"{path}: unknown {what} format; expected .jsonl/.json (JSON lines) or .tsv/.txt "
+                         f"(tab-separated), optionally gzipped, or irds:<ir_datasets id>")
+    return [path]
+
+
+def _parse_json(path: Path, number: int, line: str) -> dict:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}:{number}: malformed JSON ({err.msg} at column {err.colno})") from None
+    if not isinstance(record, dict):
+        raise InputError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+    return record
+
+
+def _record_id(record: dict, keys: Sequence[str], where: str) -> str:
+    for key in keys:
+        if key in record:
+            value = record[key]
+            if isinstance(value, (str, int)) and str(value).strip():
+                return str(value).strip()
+            raise InputError(f"{where}: empty or invalid id in field {key!r}")
+    raise InputError(f"{where}: missing id (expected one of the fields {', '.join(keys)})")
+
+
+def default_fields(record: dict) -> tuple:
+    if "contents" in record and "text" not in record:
+        return ("contents",)
+    return tuple(f for f in ("title", "text") if f in record) or ("contents",)
+
+
+def join_fields(values) -> str:
+    return " ".join(str(v) for v in values if v is not None).strip()
+
+
+def _json_documents(path: Path, fields: Sequence[str] | None) -> Iterator[Document]:
+    for number, line in _lines(path):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        record = _parse_json(path, number, line)
+        doc_id = _record_id(record, ID_KEYS, where)
+        use = fields or default_fields(record)
+        missing = [f for f in use if f not in record]
+        if fields and len(missing) == len(use):
+            raise InputError(f"{where}: none of the text fields {list(use)} is present (fields here: {sorted(record)})")
+        if not fields and not any(f in record for f in use):
+            raise InputError(f"{where}: no text field (expected 'title'/'text' or 'contents')")
+        yield Document(doc_id, join_fields(record.get(f) for f in use), where)
+
+
+def _tsv_documents(path: Path) -> Iterator[Document]:
+    for number, line in _lines(path):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        doc_id, sep, rest = line.partition("\t")
+        if not sep:
+            raise InputError(f"{where}: expected 'id<TAB>text', found no tab")
+        if not doc_id.strip():
+            raise InputError(f"{where}: missing id before the tab")
+        yield Document(doc_id.strip(), join_fields(rest.split("\t")), where)
+
+
+def _irds_dataset(source: str):
+    import ir_datasets
+    name = source[len(IRDS_PREFIX):]
+    try:
+        return ir_datasets.load(name)
+    except KeyError:
+        raise InputError(f"{source}: unknown ir_datasets id {name!r} (see https://ir-datasets.com)") from None
+
+
+def _irds_text(record, fields: Sequence[str] | None, id_field: str) -> str:
+    names = fields or [f for f in record._fields if f != id_field and isinstance(getattr(record, f), str)]
+    return join_fields(getattr(record, f, None) for f in names)
+
+
+def read_corpus(source: str | Path, fields: Sequence[str] | None = None) -> Iterator[Document]:
+    """Documents of a corpus in file order; raises InputError on anything malformed and on an empty corpus."""
+    fields = tuple(fields) if fields else None
+    count = 0
+    if str(source).startswith(IRDS_PREFIX):
+        dataset = _irds_dataset(str(source))
+        if not dataset.has_docs():
+            raise InputError(f"{source}: this ir_datasets id has no documents")
+        for n, doc in enumerate(dataset.docs_iter()):
+            count += 1
+            yield Document(str(doc.doc_id), _irds_text(doc, fields, "doc_id"), f"{source}#{n}")
+    else:
+        for path in source_files(source):
+            reader = _json_documents(path, fields) if _suffix_kind(path) == "json" else _tsv_documents(path)
+            for doc in reader:
+                count += 1
+                yield doc
+    if count == 0:
+        raise InputError(f"{source}: the corpus is empty (no documents)")
+
+
+def read_topics(source: str | Path, fields: Sequence[str] | None = None) -> list[Query]:
+    """Queries from a TSV (qid<TAB>text), a JSONL file, or irds:<id>; in file order."""
+    queries = []
+    if str(source).startswith(IRDS_PREFIX):
+        dataset = _irds_dataset(str(source))
+        if not dataset.has_queries():
+            raise InputError(f"{source}: this ir_datasets id has no queries")
+        for query in dataset.queries_iter():
+            queries.append(Query(str(query.query_id), _irds_text(query, fields, "query_id")))
+    else:
+        for path in source_files(source, "topics"):
+            if _suffix_kind(path) == "json":
+                for number, line in _lines(path):
+                    if not line.strip():
+                        continue
+                    record = _parse_json(path, number, line)
+                    qid = _record_id(record, QUERY_ID_KEYS, f"{path}:{number}")
+                    use = fields or [next((k for k in QUERY_TEXT_KEYS if k in record), QUERY_TEXT_KEYS[0])]
+                    queries.append(Query(qid, join_fields(record.get(f) for f in use)))
+            else:
+                queries.extend(Query(d.id, d.text) for d in _tsv_documents(path))
+    if not queries:
+        raise InputError(f"{source}: no queries found")
+    seen = set()
+    for query in queries:
+        if query.id in seen:
+            raise InputError(f"{source}: query id {query.id!r} occurs more than once")
+        seen.add(query.id)
+    return queries
+
+
+def read_qrels(source: str | Path) -> dict:
+    """TREC qrels (``qid iter docid grade``) or irds:<id> as {qid: {docid: grade}}."""
+    qrels: dict = {}
+    if str(source).startswith(IRDS_PREFIX):
+        dataset = _irds_dataset(str(source))
+        if not dataset.has_qrels():
+            raise InputError(f"{source}: this ir_datasets id has no qrels")
+        for qrel in dataset.qrels_iter():
+            qrels.setdefault(str(qrel.query_id), {})[str(qrel.doc_id)] = int(qrel.relevance)
+    else:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise InputError(f"{path}: no such qrels file")
+        for number, line in _lines(path):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 4:
+                raise InputError(f"{path}:{number}: expected 'qid iteration docid relevance', got {len(parts)} fields")
+            try:
+                grade = int(parts[3])
+            except ValueError:
+                raise InputError(f"{path}:{number}: relevance {parts[3]!r} is not an integer") from None
+            qrels.setdefault(parts[0], {})[parts[2]] = grade
+    if not qrels:
+        raise InputError(f"{source}: no judgements found")
+    return qrels

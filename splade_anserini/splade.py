@@ -1,0 +1,158 @@
+"""The SPLADE model: a masked-LM transformer whose logits become one sparse term-weight vector per text.
+
+For a text with real (non-padding) tokens i and vocabulary entries j, SPLADE's weight is
+``w_j = max_i log(1 + relu(logit_ij))`` (max pooling) or ``sum_i log(1 + relu(logit_ij))`` (sum pooling, older
+checkpoints). Quantized weights are ``round(scale * w_j)``; zeros are dropped.
+
+Max pooling is computed without the (batch x length x vocab) activation tensor: ``log(1 + relu(.))`` is monotone,
+so the max of the raw logits over a text's real tokens, activated once, is the same number. The vocabulary
+projection (which dominates the cost of small models) runs only on real tokens, one text at a time, so memory stays
+at (length x vocab) whatever the batch size. :meth:`Splade.reference_weights` keeps the textbook formula for checks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .errors import SetupError
+from .models import resolve_model
+
+POOLINGS = ("max", "sum")
+
+
+def activation(logits: torch.Tensor) -> torch.Tensor:
+    """SPLADE's saturation ``log(1 + relu(x))``, written as in the papers and Pyserini (not log1p) on purpose,
+    so our weights are the same floating-point numbers as theirs."""
+    return torch.log(1 + torch.relu(logits))
+
+
+def quantize(weights: torch.Tensor, scale: float) -> torch.Tensor:
+    """``round(scale * w)`` as integers, computed in float64 like Python's ``round(scale * w)`` (half to even)."""
+    return torch.round(weights.double() * scale).to(torch.int64)
+
+
+def _parent_and_name(root: torch.nn.Module, target: torch.nn.Module):
+    for name, module in root.named_modules():
+        for child_name, child in module.named_children():
+            if child is target:
+                return module, child_name
+    raise SetupError("Could not locate the vocabulary projection inside the masked-LM model.")
+
+
+class Splade:
+    """A SPLADE encoder over any Hugging Face masked-LM checkpoint.
+
+    ``model`` is a local directory, a Hugging Face id, or an alias such as ``splade-tiny``.
+    """
+
+    def __init__(self, model: str | Path = "splade-tiny", *, max_length: int = 256, pooling: str = "max",
+                 device: str | None = None):
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
+        if max_length < 3:
+            raise ValueError(f"max_length must be at least 3 (two special tokens and one word), not {max_length}")
+        from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+        self.name = str(model)
+        self.path = resolve_model(str(model))
+        self.max_length = max_length
+        self.pooling = pooling
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+            self.mlm = AutoModelForMaskedLM.from_pretrained(self.path).to(self.device).eval()
+        except (OSError, ValueError) as err:
+            raise SetupError(f"Could not load a masked-LM model from {self.path}: {err}") from err
+        # The projection onto the vocabulary, kept aside; the model body then yields the transformed hidden
+        # states (for BERT: after the MLM head's dense+GELU+LayerNorm) that feed it.
+        self.projection = self.mlm.get_output_embeddings()
+        if not isinstance(self.projection, torch.nn.Linear):
+            raise SetupError(f"{self.path}: the output embeddings are not a linear layer; not a masked-LM head.")
+        self._projection_slot = _parent_and_name(self.mlm, self.projection)
+        vocab = self.tokenizer.get_vocab()
+        self.vocab = [""] * len(vocab)
+        for token, index in vocab.items():
+            self.vocab[index] = token
+        if len(self.vocab) != self.projection.out_features:
+            # Some checkpoints pad the output layer beyond the tokenizer's vocabulary; those ids never occur.
+            self.vocab += [f"[unused-{i}]" for i in range(len(self.vocab), self.projection.out_features)]
+
+    @property
+    def vocab_size(self) -> int:
+        return self.projection.out_features
+
+    def tokenize(self, texts: Sequence[str]):
+        return self.tokenizer(list(texts), max_length=self.max_length, truncation=True, padding="longest",
+                              return_attention_mask=True, return_token_type_ids=False, return_tensors="pt")
+
+    def _hidden(self, batch) -> torch.Tensor:
+        """Hidden states right before the vocabulary projection, (batch, length, hidden)."""
+        parent, name = self._projection_slot
+        setattr(parent, name, torch.nn.Identity())
+        try:
+            out = self.mlm(input_ids=batch["input_ids"].to(self.device),
+                           attention_mask=batch["attention_mask"].to(self.device))
+        finally:
+            setattr(parent, name, self.projection)
+        return out.logits
+
+    @torch.inference_mode()
+    def weights(self, texts: Sequence[str]) -> torch.Tensor:
+        """SPLADE weights, a dense (len(texts), vocab) float32 tensor on the CPU."""
+        if not texts:
+            return torch.zeros(0, self.vocab_size)
+        batch = self.tokenize(texts)
+        hidden = self._hidden(batch)
+        lengths = batch["attention_mask"].sum(dim=1).tolist()
+        weight, bias = self.projection.weight, self.projection.bias
+        pooled = torch.empty(len(texts), self.vocab_size, device=self.device, dtype=hidden.dtype)
+        for row, length in enumerate(lengths):
+            real = hidden[row, :length]  # padding is on the right: the first `length` positions are real
+            logits = torch.nn.functional.linear(real, weight, bias)
+            if self.pooling == "max":
+                pooled[row] = activation(logits.amax(dim=0))
+            else:
+                pooled[row] = activation(logits).sum(dim=0)
+        return pooled.float().cpu()
+
+    @torch.inference_mode()
+    def reference_weights(self, texts: Sequence[str]) -> torch.Tensor:
+        """The textbook formula over the full (batch x length x vocab) tensor; slow, for checks only."""
+        batch = self.tokenize(texts)
+        mask = batch["attention_mask"].to(self.device)
+        logits = self.mlm(input_ids=batch["input_ids"].to(self.device), attention_mask=mask).logits
+        activated = activation(logits) * mask.unsqueeze(-1)
+        pooled = activated.max(dim=1).values if self.pooling == "max" else activated.sum(dim=1)
+        return pooled.float().cpu()
+
+    def sparse(self, weights: torch.Tensor, scale: float) -> list[dict]:
+        """Quantize a (batch, vocab) weight tensor into {token: int} dicts without zeros, in vocabulary order."""
+        quantized = quantize(weights, scale)
+        rows, cols = torch.nonzero(quantized > 0, as_tuple=True)
+        values = quantized[rows, cols].tolist()
+        vectors = [dict() for _ in range(weights.shape[0])]
+        vocab = self.vocab
+        for row, col, value in zip(rows.tolist(), cols.tolist(), values):
+            vectors[row][vocab[col]] = value
+        return vectors
+
+    def encode(self, texts: Sequence[str], scale: float) -> list[dict]:
+        """Quantized sparse vectors {token: int} for ``texts`` (one batch)."""
+        return self.sparse(self.weights(texts), scale)
+
+    def encode_sorted(self, texts: Sequence[str], scale: float, batch_size: int = 32) -> list[dict]:
+        """Quantized vectors for many texts, in input order.
+
+        The texts are sorted by length and cut into batches, so a batch holds texts of similar length and little
+        padding is computed; results are put back in input order.
+        """
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: list = [None] * len(texts)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            for index, vector in zip(chunk, self.encode([texts[i] for i in chunk], scale)):
+                out[index] = vector
+        return out
