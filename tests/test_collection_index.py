@@ -1,0 +1,80 @@
+import json
+
+import pytest
+
+from conftest import DEMO
+from splade_anserini.collection import MANIFEST, read_manifest
+from splade_anserini.encode import EncodeSettings, encode_corpus
+from splade_anserini.errors import InputError
+from splade_anserini.index import build_index, index_document_count
+
+
+def collection_lines(directory):
+    lines = []
+    for part in sorted(directory.glob("part-*.jsonl")):
+        lines += [json.loads(line) for line in part.read_text(encoding="utf-8").splitlines()]
+    return lines
+
+
+def test_collection_is_jsonvectorcollection_with_manifest(demo_collection, splade):
+    manifest = read_manifest(demo_collection)
+    docs = collection_lines(demo_collection)
+    corpus = [json.loads(line) for line in (DEMO / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [d["id"] for d in docs] == [c["_id"] for c in corpus]  # every document, in corpus order
+    assert set(docs[0]) == {"id", "contents", "vector"}
+    assert docs[0]["contents"] == f"{corpus[0]['title']} {corpus[0]['text']}".strip()
+    assert all(isinstance(w, int) and w > 0 for d in docs for w in d["vector"].values())
+    assert manifest["documents"] == len(corpus) and manifest["postings"] == sum(len(d["vector"]) for d in docs)
+    assert [f["documents"] for f in manifest["files"]] == [150, 150, len(corpus) - 300]
+    for key in ("model", "scale", "max_length", "pooling", "fields", "software"):
+        assert key in manifest
+    assert manifest["scale"] == 100 and manifest["max_length"] == 256 and manifest["pooling"] == "max"
+    # what was written is what the model gives for that text
+    assert docs[5]["vector"] == splade.encode([docs[5]["contents"]], 100)[0]
+
+
+def test_index_postings_equal_written_impacts(demo_collection, demo_index):
+    from splade_anserini.jvm import start_jvm
+    start_jvm()
+    from pyserini.index.lucene import LuceneIndexReader
+    reader = LuceneIndexReader(str(demo_index))
+    assert reader.stats()["documents"] == index_document_count(demo_index) == read_manifest(demo_collection)["documents"]
+    assert read_manifest(demo_index)["index_documents"] == read_manifest(demo_collection)["documents"]
+    docs = collection_lines(demo_collection)
+    for doc in (docs[0], docs[123], docs[-1]):
+        internal = reader.convert_collection_docid_to_internal_docid(doc["id"])
+        for term, weight in list(doc["vector"].items())[:25]:
+            postings = {p.docid: p.tf for p in reader.get_postings_list(term, analyzer=None)}
+            assert postings[internal] == weight, (doc["id"], term)
+
+
+def test_bad_line_midway_leaves_nothing_that_looks_complete(tmp_path, splade):
+    corpus = tmp_path / "c.jsonl"
+    good = (DEMO / "corpus.jsonl").read_text(encoding="utf-8").splitlines()[:40]
+    corpus.write_text("\n".join(good + ['{"_id": "x", "text": oops}']) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match=r"c.jsonl:41: malformed JSON"):
+        encode_corpus(corpus, out, EncodeSettings(batch_size=4), progress=False, model=splade)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == [corpus]  # no staging directory left behind
+
+
+def test_duplicate_ids_and_existing_output(tmp_path, splade):
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("a\tfirst\nb\tsecond\na\tagain\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"c.tsv:3: duplicate document id 'a'"):
+        encode_corpus(corpus, tmp_path / "out", progress=False, model=splade)
+    corpus.write_text("a\tfirst\n", encoding="utf-8")
+    encode_corpus(corpus, tmp_path / "out", progress=False, model=splade)
+    with pytest.raises(InputError, match="already exists"):
+        encode_corpus(corpus, tmp_path / "out", progress=False, model=splade)
+    assert encode_corpus(corpus, tmp_path / "out", progress=False, model=splade, overwrite=True)["documents"] == 1
+
+
+def test_index_refuses_incomplete_collection(tmp_path):
+    half = tmp_path / "half"
+    half.mkdir()
+    (half / "part-00000.jsonl").write_text('{"id": "a", "contents": "", "vector": {"a": 1}}\n')
+    with pytest.raises(InputError, match=f"no {MANIFEST}"):
+        build_index(half, tmp_path / "index")
+    assert not (tmp_path / "index").exists()

@@ -1,0 +1,20 @@
+"""Reference runs on the shared test collections: the pipeline must reproduce ../shared/data/README.md."""
+
+import pytest
+
+from conftest import ROOT, shared_collection
+from splade_anserini.config import load_experiment
+from splade_anserini.pipeline import compare, run_steps
+
+pytestmark = [pytest.mark.shared, pytest.mark.slow]
+
+
+@pytest.mark.parametrize("name, collection", [("scifact-local", "beir-scifact"),
+                                              ("dl19-passage-local", "trec-dl-2019-passage-judged")])
+def test_reference_scores(name, collection, tmp_path):
+    data = shared_collection(collection)
+    experiment = load_experiment(ROOT / "configs" / f"{name}.yaml", data=data, workdir=tmp_path)
+    metrics = run_steps(experiment, progress=False)
+    rows, ok = compare(experiment, metrics)
+    assert rows, "the config names expected scores"
+    assert ok, "\n".join(f"{m}: expected {e:.4f}, measured {v:.4f}" for m, e, v, _, _ in rows)
