@@ -4,7 +4,11 @@ Measures: ``nDCG@k``, ``RR@k``, ``R@k``, ``P@k``, ``AP`` (MAP) and ``AP@k``; a r
 parentheses, e.g. ``RR(rel=2)@10`` or ``R(rel=2)@1000`` (a document is relevant when its grade >= rel, default 1).
 The semantics are trec_eval's with ``-c``: hits are ranked by score, ties by docid in decreasing order; the mean
 runs over every query in the qrels, and a query without hits or without relevant documents scores 0. nDCG uses
-the grades as gains and ignores ``rel``. The test suite checks
+the grades as gains and ignores ``rel``.
+
+``MRR@k`` is the MS MARCO evaluation script's reciprocal rank: the same as ``RR@k`` except that hits are taken in
+the run file's rank order, not re-sorted by score. The two differ only where scores tie, which integer impact
+scores often do; published MS MARCO MRR@10 figures are of this kind. The test suite checks
 these numbers against the real trec_eval.
 """
 
@@ -20,7 +24,7 @@ from .errors import InputError
 from .readers import read_qrels
 
 DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "R@1000", "AP")
-_MEASURE = re.compile(r"^(nDCG|RR|R|P|AP)(?:\(rel=(\d+)\))?(?:@(\d+))?$")
+_MEASURE = re.compile(r"^(nDCG|MRR|RR|R|P|AP)(?:\(rel=(\d+)\))?(?:@(\d+))?$")
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ class Measure:
 def parse_measure(text: str) -> Measure:
     match = _MEASURE.match(text.strip())
     if not match:
-        raise InputError(f"Unknown measure {text!r}; use nDCG@k, RR@k, R@k, P@k, AP or AP@k, with an optional "
+        raise InputError(f"Unknown measure {text!r}; use nDCG@k, RR@k, MRR@k, R@k, P@k, AP or AP@k, with an optional "
                          f"relevance threshold like RR(rel=2)@10")
     name, rel, cutoff = match.group(1), int(match.group(2) or 1), match.group(3)
     if name in ("R", "P", "nDCG") and cutoff is None:
@@ -45,7 +49,7 @@ def parse_measure(text: str) -> Measure:
 
 
 def read_run(path: str | Path) -> dict:
-    """A TREC run as {qid: {docid: score}}; errors name the file and line."""
+    """A TREC run as {qid: {docid: score}}, each query's hits in the file's rank order; errors name file and line."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such run file")
@@ -57,16 +61,17 @@ def read_run(path: str | Path) -> dict:
                 continue
             if len(parts) != 6:
                 raise InputError(f"{path}:{number}: expected 'qid Q0 docid rank score tag', got {len(parts)} fields")
-            qid, _, docid, _, score, _ = parts
+            qid, _, docid, rank, score, _ = parts
             try:
-                value = float(score)
+                value, position = float(score), int(rank)
             except ValueError:
-                raise InputError(f"{path}:{number}: score {score!r} is not a number") from None
+                raise InputError(f"{path}:{number}: rank {rank!r} or score {score!r} is not a number") from None
             hits = run.setdefault(qid, {})
             if docid in hits:
                 raise InputError(f"{path}:{number}: document {docid} appears twice for query {qid}")
-            hits[docid] = value
-    return run
+            hits[docid] = (position, value)
+    return {qid: {d: score for d, (_, score) in sorted(hits.items(), key=lambda item: item[1][0])}
+            for qid, hits in run.items()}
 
 
 def ranking(hits: dict) -> list[str]:
@@ -74,8 +79,9 @@ def ranking(hits: dict) -> list[str]:
     return [d for d, _ in sorted(hits.items(), key=lambda item: (item[1], item[0]), reverse=True)]
 
 
-def _score(measure: Measure, ranked: list[str], judged: dict) -> float:
-    """One query's value."""
+def _score(measure: Measure, hits: dict, judged: dict) -> float:
+    """One query's value; ``hits`` is {docid: score} in the run's rank order."""
+    ranked = list(hits) if measure.name == "MRR" else ranking(hits)
     if measure.name == "nDCG":
         gains = sorted((g for g in judged.values() if g > 0), reverse=True)
         if not gains:
@@ -88,7 +94,7 @@ def _score(measure: Measure, ranked: list[str], judged: dict) -> float:
     if not relevant:
         return 0.0
     top = ranked[:measure.cutoff] if measure.cutoff else ranked
-    if measure.name == "RR":
+    if measure.name in ("RR", "MRR"):
         return next((1.0 / (i + 1) for i, d in enumerate(top) if d in relevant), 0.0)
     if measure.name == "R":
         return sum(d in relevant for d in top) / len(relevant)
@@ -107,7 +113,7 @@ def evaluate(run: dict, qrels: dict, measures=DEFAULT_MEASURES) -> tuple[dict, d
     parsed = [m if isinstance(m, Measure) else parse_measure(m) for m in measures]
     means, per_query = {}, {}
     for measure in parsed:
-        values = {qid: _score(measure, ranking(run.get(qid, {})), judged) for qid, judged in qrels.items()}
+        values = {qid: _score(measure, run.get(qid, {}), judged) for qid, judged in qrels.items()}
         means[str(measure)] = sum(values.values()) / len(values) if values else 0.0
         per_query[str(measure)] = values
     return means, per_query

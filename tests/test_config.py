@@ -30,7 +30,7 @@ def test_overrides_and_artifact_names(tmp_path):
     assert experiment.index == tmp_path / "indexes" / "demo.splade-v3"
     assert Path(experiment.config["corpus"]).is_file()  # data: resolved relative to the config file
     for bad, message in [("encode.scal=5", "unknown setting"), ("noequals", "not key=value"),
-                         ("encode.scale=-1", "must be a positive number"), ("measures=[MRR]", "Unknown measure")]:
+                         ("encode.scale=-1", "must be a positive number"), ("measures=[MRR10]", "Unknown measure")]:
         with pytest.raises(InputError, match=message):
             load_experiment(demo, [bad])
 

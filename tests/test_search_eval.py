@@ -88,6 +88,8 @@ def test_measures_equal_trec_eval_on_ties_and_missing_queries(tmp_path, trec_eva
         assert means[measure] == pytest.approx(trec_eval(trec_eval_cmd, qrels, run, measure), abs=1e-4), measure
     assert ranking(read_run(run)["q1"]) == ["c", "b", "a", "d"]  # the 5.0 tie, by docid decreasing
     assert per_query["RR@10"]["q1"] == 0.5 and per_query["RR(rel=2)@10"]["q1"] == pytest.approx(1 / 3)
+    # MRR (MS MARCO script) keeps the file's rank order inside the tie: c, a, b
+    assert evaluate(read_run(run), read_qrels(qrels), ["MRR(rel=2)@10"])[1]["MRR(rel=2)@10"]["q1"] == 0.5
 
 
 def test_bad_measure_and_run_errors(tmp_path):
