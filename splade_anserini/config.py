@@ -13,6 +13,7 @@ working directory) stands for ``DIR/corpus.jsonl``, ``DIR/queries.tsv`` and ``DI
 from __future__ import annotations
 
 import copy
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,7 +136,7 @@ def load_experiment(path: str | Path | None = None, overrides=(), data: str | Pa
         apply_override(config, override)
     if config["name"] is None and path is not None:
         config["name"] = path.stem
-    local = Path(data) if data else (base_dir / config["data"] if config["data"] else None)
+    local = Path(data) if data else (Path(os.path.normpath(base_dir / config["data"])) if config["data"] else None)
     if local is not None:
         if not local.is_dir():
             raise InputError(f"{local}: data directory not found (expected corpus.jsonl, queries.tsv, qrels.txt)")
@@ -146,7 +147,7 @@ def load_experiment(path: str | Path | None = None, overrides=(), data: str | Pa
         for key in DATA_FILES:
             value = config[key]
             if value and not str(value).startswith("irds:") and not Path(value).is_absolute():
-                config[key] = str(base_dir / value)
+                config[key] = os.path.normpath(base_dir / value)
     validate(config, str(path or "config"))
     return Experiment(config, path, Path(workdir))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import platform
 import sys
 import time
@@ -85,6 +86,9 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
 
     settings = settings or EncodeSettings()
     corpus = str(corpus)
+    docs = read_corpus(corpus, settings.fields or None)
+    # Read the first document before loading the model, so a wrong path or format fails at once.
+    docs = itertools.chain([next(docs)], docs)
     if model is None:
         model = Splade(settings.model, max_length=settings.max_length, pooling=settings.pooling,
                        device=settings.device)
@@ -93,7 +97,6 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
     bar = tqdm(total=_count_documents(corpus), unit="doc", desc="encode", disable=not progress,
                dynamic_ncols=True, file=sys.stderr)
     try:
-        docs = read_corpus(corpus, settings.fields or None)
         for window in _windows(docs, settings.batch_size * SORT_WINDOW_BATCHES):
             vectors = model.encode_sorted([d.text for d in window], settings.scale, settings.batch_size)
             for doc, vector in zip(window, vectors):

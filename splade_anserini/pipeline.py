@@ -7,6 +7,7 @@ artifact made with other settings is never reused silently: the step stops and s
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from .collection import MANIFEST, read_manifest
@@ -29,12 +30,21 @@ def encode_settings(experiment: Experiment):
                           docs_per_file=encode["docs_per_file"])
 
 
+def _source_key(source) -> str:
+    """The same corpus however its path was written (relative, absolute, through ..)."""
+    text = str(source)
+    return text if text.startswith("irds:") else os.path.realpath(text)
+
+
 def _same_settings(manifest: dict, experiment: Experiment) -> list:
     wanted = encode_settings(experiment)
     checks = {"model": wanted.model, "scale": wanted.scale, "max_length": wanted.max_length,
-              "pooling": wanted.pooling, "corpus": experiment.config["corpus"]}
-    return [f"{key}: {manifest.get(key)!r} there, {value!r} wanted" for key, value in checks.items()
-            if manifest.get(key) != value]
+              "pooling": wanted.pooling, "fields": wanted.fields}
+    differences = [f"{key}: {manifest['settings'].get(key)!r} there, {value!r} wanted" for key, value in checks.items()
+                   if manifest["settings"].get(key) != value]
+    if _source_key(manifest.get("corpus")) != _source_key(experiment.config["corpus"]):
+        differences.append(f"corpus: {manifest.get('corpus')!r} there, {experiment.config['corpus']!r} wanted")
+    return differences
 
 
 def _reusable(directory, experiment: Experiment, force: bool) -> bool:

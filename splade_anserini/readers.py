@@ -146,6 +146,29 @@ def _irds_dataset(source: str):
         raise InputError(f"{source}: unknown ir_datasets id {name!r} (see https://ir-datasets.com)") from None
 
 
+def _irds_records(source: str, kind: str):
+    """Records of an ir_datasets dataset; a failed download becomes one clear error, not a network traceback."""
+    dataset = _irds_dataset(source)
+    if not getattr(dataset, f"has_{kind}")():
+        raise InputError(f"{source}: this ir_datasets id has no {kind}")
+    iterator = None
+    while True:
+        try:
+            if iterator is None:  # some datasets download already when the iterator is created
+                iterator = iter(getattr(dataset, f"{kind}_iter")())
+            record = next(iterator)
+        except StopIteration:
+            return
+        except InputError:
+            raise
+        except Exception as err:
+            raise InputError(
+                f"{source}: ir_datasets could not provide the {kind} ({type(err).__name__}: {str(err)[:200]}). "
+                f"Where the data cannot be downloaded, fetch it on a machine with network access (ir_datasets keeps "
+                f"it in ~/.ir_datasets) or pass a local file instead (JSONL/TSV, or --data DIR)") from None
+        yield record
+
+
 def _irds_text(record, fields: Sequence[str] | None, id_field: str) -> str:
     names = fields or [f for f in record._fields if f != id_field and isinstance(getattr(record, f), str)]
     return join_fields(getattr(record, f, None) for f in names)
@@ -156,10 +179,7 @@ def read_corpus(source: str | Path, fields: Sequence[str] | None = None) -> Iter
     fields = tuple(fields) if fields else None
     count = 0
     if str(source).startswith(IRDS_PREFIX):
-        dataset = _irds_dataset(str(source))
-        if not dataset.has_docs():
-            raise InputError(f"{source}: this ir_datasets id has no documents")
-        for n, doc in enumerate(dataset.docs_iter()):
+        for n, doc in enumerate(_irds_records(str(source), "docs")):
             count += 1
             yield Document(str(doc.doc_id), _irds_text(doc, fields, "doc_id"), f"{source}#{n}")
     else:
@@ -176,10 +196,7 @@ def read_topics(source: str | Path, fields: Sequence[str] | None = None) -> list
     """Queries from a TSV (qid<TAB>text), a JSONL file, or irds:<id>; in file order."""
     queries = []
     if str(source).startswith(IRDS_PREFIX):
-        dataset = _irds_dataset(str(source))
-        if not dataset.has_queries():
-            raise InputError(f"{source}: this ir_datasets id has no queries")
-        for query in dataset.queries_iter():
+        for query in _irds_records(str(source), "queries"):
             queries.append(Query(str(query.query_id), _irds_text(query, fields, "query_id")))
     else:
         for path in source_files(source, "topics"):
@@ -207,10 +224,7 @@ def read_qrels(source: str | Path) -> dict:
     """TREC qrels (``qid iter docid grade``) or irds:<id> as {qid: {docid: grade}}."""
     qrels: dict = {}
     if str(source).startswith(IRDS_PREFIX):
-        dataset = _irds_dataset(str(source))
-        if not dataset.has_qrels():
-            raise InputError(f"{source}: this ir_datasets id has no qrels")
-        for qrel in dataset.qrels_iter():
+        for qrel in _irds_records(str(source), "qrels"):
             qrels.setdefault(str(qrel.query_id), {})[str(qrel.doc_id)] = int(qrel.relevance)
     else:
         path = Path(source).expanduser()
