@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "title+text for BEIR files, contents for Pyserini files, all text fields for irds)")
     p.add_argument("--docs-per-file", type=_positive_int, default=100_000, help="documents per part file")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32",
+                   help="autocast precision (GPU); float32 is exact, lower precision changes some weights")
+    p.add_argument("--num-shards", type=_positive_int, default=1, help="split the corpus into this many shards")
+    p.add_argument("--shard-id", type=int, default=0, help="which shard this process encodes (0-based); "
+                   "output goes to OUTPUT/shard-<id>-of-<n>/, and `index` takes OUTPUT")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -118,14 +123,15 @@ def _run_config(args, verify: bool) -> int:
 
 def _dispatch(args) -> int:
     if args.command == "encode":
-        from .encode import EncodeSettings, encode_corpus
+        from .encode import EncodeSettings, encode_corpus, shard_directory
         settings = EncodeSettings(model=args.model, scale=args.scale, max_length=args.max_length,
                                   pooling=args.pooling, fields=args.fields, batch_size=args.batch_size,
-                                  docs_per_file=args.docs_per_file, device=args.device)
+                                  docs_per_file=args.docs_per_file, device=args.device, dtype=args.dtype)
         manifest = encode_corpus(args.corpus, args.output, settings, overwrite=args.overwrite,
-                                 progress=not args.quiet)
+                                 progress=not args.quiet, shard_id=args.shard_id, num_shards=args.num_shards)
         print(f"encoded {manifest['documents']} documents ({manifest['postings']} postings, "
-              f"{manifest['postings'] / manifest['documents']:.1f} terms/doc) in {manifest['seconds']} s -> {args.output}")
+              f"{manifest['postings'] / max(manifest['documents'], 1):.1f} terms/doc) in {manifest['seconds']} s "
+              f"-> {shard_directory(args.output, args.shard_id, args.num_shards) if manifest['shard'] else args.output}")
     elif args.command == "index":
         from .index import build_index
         manifest = build_index(args.collection, args.index, threads=args.threads, overwrite=args.overwrite)

@@ -42,6 +42,39 @@ def part_files(directory: str | Path) -> list[Path]:
     return sorted(Path(directory).glob("part-*.jsonl"))
 
 
+# Settings that must agree between the shards of one collection.
+SHARD_INVARIANTS = ("corpus", "model", "scale", "max_length", "pooling", "fields", "vocab_size")
+
+
+def load_collection(directory: str | Path) -> tuple[dict, list[Path]]:
+    """(manifest, part files in document order) of a collection, or of a directory of its shards.
+
+    For shards (``shard-<id>-of-<n>/``, written by ``encode --num-shards``) every shard must be complete and all
+    must agree on the settings; the manifest returned describes the whole collection."""
+    directory = Path(directory)
+    if (directory / MANIFEST).is_file() or not directory.is_dir():
+        return read_manifest(directory), part_files(directory)
+    shards = sorted(p for p in directory.iterdir() if p.is_dir() and p.name.startswith("shard-"))
+    if not shards:
+        read_manifest(directory)  # raises the usual "no manifest" error
+    manifests = [read_manifest(shard) for shard in shards]
+    expected = manifests[0]["shard"]["num_shards"]
+    present = sorted(m["shard"]["shard_id"] for m in manifests)
+    if present != list(range(expected)):
+        missing = sorted(set(range(expected)) - set(present))
+        raise InputError(f"{directory}: shards {missing} of {expected} are missing or incomplete; encode them "
+                         f"(--shard-id N --num-shards {expected}) before indexing")
+    for shard, manifest in zip(shards, manifests):
+        for key in SHARD_INVARIANTS:
+            if manifest.get(key) != manifests[0].get(key):
+                raise InputError(f"{shard}: {key} {manifest.get(key)!r} differs from {shards[0].name}'s "
+                                 f"{manifests[0].get(key)!r}; shards of one collection need the same settings")
+    merged = dict(manifests[0], shard=None, shards=[s.name for s in shards],
+                  documents=sum(m["documents"] for m in manifests), postings=sum(m["postings"] for m in manifests),
+                  files=[dict(f, name=f"{s.name}/{f['name']}") for s, m in zip(shards, manifests) for f in m["files"]])
+    return merged, [part for shard in shards for part in part_files(shard)]
+
+
 def prepare_output(output: str | Path, overwrite: bool) -> Path:
     """Check that ``output`` may be written; an existing non-empty directory needs ``overwrite``."""
     output = Path(output)
@@ -94,15 +127,15 @@ class CollectionWriter:
         self.documents += 1
         self.postings += len(vector)
 
-    def commit(self, manifest: dict) -> Path:
-        """Close the last file, write the manifest and move the collection into place."""
+    def commit(self, manifest: dict) -> dict:
+        """Close the last file, write the manifest and move the collection into place; returns the manifest."""
         if self._handle:
             self._handle.close()
             self._handle = None
         manifest = dict(manifest, documents=self.documents, postings=self.postings, files=self.files)
         write_manifest(self.staging, manifest)
         replace_directory(self.staging, self.output)
-        return self.output
+        return manifest
 
     def abort(self) -> None:
         """Remove everything written so far; nothing half-written stays behind."""

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from .collection import CollectionWriter
 from .errors import InputError
-from .readers import IRDS_PREFIX, Document, read_corpus, source_files
+from .readers import Document, count_documents, read_corpus
 
 # How many documents are sorted by length together; larger means less padding but more memory in flight.
 SORT_WINDOW_BATCHES = 16
@@ -31,6 +31,7 @@ class EncodeSettings:
     batch_size: int = 32
     docs_per_file: int = 100_000
     device: str | None = None
+    dtype: str = "float32"  # float16/bfloat16 autocast is for GPUs; it changes some quantized weights
 
 
 def software_versions() -> dict:
@@ -44,19 +45,20 @@ def software_versions() -> dict:
     return versions
 
 
-def _count_documents(source: str) -> int | None:
-    """Total for the progress bar: non-empty lines of the source files, or the ir_datasets count."""
+def shard_range(total: int, shard_id: int, num_shards: int) -> tuple[int, int]:
+    """Documents [start, stop) of shard ``shard_id``: contiguous, deterministic, sizes differing by at most one."""
+    if not 0 <= shard_id < num_shards:
+        raise InputError(f"shard id {shard_id} is outside 0..{num_shards - 1}")
+    return total * shard_id // num_shards, total * (shard_id + 1) // num_shards
+
+
+def shard_directory(output: str | Path, shard_id: int, num_shards: int) -> Path:
+    return Path(output) / f"shard-{shard_id:05d}-of-{num_shards:05d}"
+
+
+def _progress_total(source: str) -> int | None:
     try:
-        if source.startswith(IRDS_PREFIX):
-            import ir_datasets
-            return ir_datasets.load(source[len(IRDS_PREFIX):]).docs_count()
-        total = 0
-        for path in source_files(source):
-            if path.name.endswith(".gz"):
-                return None
-            with open(path, "rb") as handle:
-                total += sum(1 for line in handle if line.strip())
-        return total
+        return count_documents(source)
     except Exception:  # only a progress-bar estimate; the reader reports real problems
         return None
 
@@ -77,24 +79,38 @@ def _windows(docs: Iterator[Document], size: int) -> Iterator[list]:
 
 
 def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettings | None = None, *,
-                  overwrite: bool = False, progress: bool = True, model=None) -> dict:
+                  overwrite: bool = False, progress: bool = True, model=None, shard_id: int = 0,
+                  num_shards: int = 1) -> dict:
     """Encode ``corpus`` into a JsonVectorCollection at ``output``; returns the manifest.
 
-    ``model`` may be an already loaded :class:`~splade_anserini.splade.Splade` with the same settings.
+    With ``num_shards`` > 1 only shard ``shard_id`` (a contiguous range of documents) is encoded, into
+    ``output/shard-<id>-of-<n>/``; separate processes or machines can each take one, and ``index`` takes the
+    directory holding them all. ``model`` may be an already loaded :class:`~splade_anserini.splade.Splade`.
     """
     from .splade import Splade
 
     settings = settings or EncodeSettings()
     corpus = str(corpus)
-    docs = read_corpus(corpus, settings.fields or None)
+    shard = None
+    if num_shards > 1:
+        total = count_documents(corpus)
+        start, stop = shard_range(total, shard_id, num_shards)
+        shard = {"shard_id": shard_id, "num_shards": num_shards, "first_document": start, "corpus_documents": total}
+        output = shard_directory(output, shard_id, num_shards)
+        docs = read_corpus(corpus, settings.fields or None, start, stop)
+        expected = stop - start
+    else:
+        docs = read_corpus(corpus, settings.fields or None)
+        expected = None
     # Read the first document before loading the model, so a wrong path or format fails at once.
-    docs = itertools.chain([next(docs)], docs)
+    first = next(docs, None)
+    docs = itertools.chain([first] if first else [], docs)
     if model is None:
         model = Splade(settings.model, max_length=settings.max_length, pooling=settings.pooling,
-                       device=settings.device)
+                       device=settings.device, dtype=settings.dtype)
     writer = CollectionWriter(output, docs_per_file=settings.docs_per_file, overwrite=overwrite)
     started = time.time()
-    bar = tqdm(total=_count_documents(corpus), unit="doc", desc="encode", disable=not progress,
+    bar = tqdm(total=expected if shard else _progress_total(corpus), unit="doc", desc="encode", disable=not progress,
                dynamic_ncols=True, file=sys.stderr)
     try:
         for window in _windows(docs, settings.batch_size * SORT_WINDOW_BATCHES):
@@ -114,16 +130,13 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
             "pooling": settings.pooling,
             "fields": settings.fields or "default (title + text, or contents)",
             "vocab_size": model.vocab_size,
+            "shard": shard,
             "seconds": round(time.time() - started, 2),
             "software": software_versions(),
         }
-        return dict(manifest, **_commit(writer, manifest))
+        return writer.commit(manifest)
     except BaseException:
         bar.close()
         writer.abort()
         raise
 
-
-def _commit(writer: CollectionWriter, manifest: dict) -> dict:
-    writer.commit(manifest)
-    return {"documents": writer.documents, "postings": writer.postings, "files": writer.files}

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .collection import part_files, prepare_output, read_manifest, replace_directory, write_manifest
+from .collection import load_collection, prepare_output, replace_directory, write_manifest
 from .errors import InputError, SpladeAnseriniError
 from .jvm import start_jvm
 
@@ -33,10 +33,10 @@ def index_document_count(index: str | Path) -> int:
 
 def build_index(collection: str | Path, index: str | Path, *, threads: int | None = None,
                 overwrite: bool = False) -> dict:
-    """Index ``collection`` into ``index``; returns the index manifest (the collection's, plus index facts)."""
+    """Index ``collection`` (or a directory of its shards) into ``index``; returns the index manifest (the
+    collection's, plus index facts)."""
     collection, index = Path(collection), Path(index)
-    manifest = read_manifest(collection)
-    files = part_files(collection)
+    manifest, files = load_collection(collection)
     if not files:
         raise InputError(f"{collection}: no part-*.jsonl files beside the manifest")
     prepare_output(index, overwrite)
@@ -50,8 +50,8 @@ def build_index(collection: str | Path, index: str | Path, *, threads: int | Non
     inputs = Path(tempfile.mkdtemp(prefix=f".{index.name}.inputs-", dir=index.parent))
     started = time.time()
     try:
-        for path in files:
-            os.symlink(path.resolve(), inputs / path.name)
+        for number, path in enumerate(files):
+            os.symlink(path.resolve(), inputs / f"{number:06d}-{path.name}")
         args = ["-collection", "JsonVectorCollection", "-input", str(inputs), "-index", str(staging),
                 "-generator", "DefaultLuceneDocumentGenerator", "-threads", str(threads),
                 "-impact", "-pretokenized"]

@@ -12,6 +12,7 @@ files, ``contents`` for Pyserini files, and every text field of an ir_datasets r
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,33 +109,53 @@ def join_fields(values) -> str:
     return " ".join(str(v) for v in values if v is not None).strip()
 
 
-def _json_documents(path: Path, fields: Sequence[str] | None) -> Iterator[Document]:
-    for number, line in _lines(path):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        record = _parse_json(path, number, line)
-        doc_id = _record_id(record, ID_KEYS, where)
-        use = fields or default_fields(record)
-        missing = [f for f in use if f not in record]
-        if fields and len(missing) == len(use):
+def _json_document(path: Path, number: int, line: str, fields: Sequence[str] | None) -> Document:
+    where = f"{path}:{number}"
+    record = _parse_json(path, number, line)
+    doc_id = _record_id(record, ID_KEYS, where)
+    use = fields or default_fields(record)
+    if not any(f in record for f in use):
+        if fields:
             raise InputError(f"{where}: none of the text fields {list(use)} is present (fields here: {sorted(record)})")
-        if not fields and not any(f in record for f in use):
-            raise InputError(f"{where}: no text field (expected 'title'/'text' or 'contents')")
-        yield Document(doc_id, join_fields(record.get(f) for f in use), where)
+        raise InputError(f"{where}: no text field (expected 'title'/'text' or 'contents')")
+    return Document(doc_id, join_fields(record.get(f) for f in use), where)
 
 
-def _tsv_documents(path: Path) -> Iterator[Document]:
-    for number, line in _lines(path):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        doc_id, sep, rest = line.partition("\t")
-        if not sep:
-            raise InputError(f"{where}: expected 'id<TAB>text', found no tab")
-        if not doc_id.strip():
-            raise InputError(f"{where}: missing id before the tab")
-        yield Document(doc_id.strip(), join_fields(rest.split("\t")), where)
+def _tsv_document(path: Path, number: int, line: str, fields=None) -> Document:
+    where = f"{path}:{number}"
+    doc_id, sep, rest = line.partition("\t")
+    if not sep:
+        raise InputError(f"{where}: expected 'id<TAB>text', found no tab")
+    if not doc_id.strip():
+        raise InputError(f"{where}: missing id before the tab")
+    return Document(doc_id.strip(), join_fields(rest.split("\t")), where)
+
+
+def _file_documents(files: Sequence[Path], fields, start: int, stop: int | None) -> Iterator[Document]:
+    """Documents number ``start`` to ``stop - 1`` (counting non-blank lines); lines before ``start`` are not parsed."""
+    ordinal = 0
+    for path in files:
+        parse = _json_document if _suffix_kind(path) == "json" else _tsv_document
+        for number, line in _lines(path):
+            if not line.strip():
+                continue
+            if stop is not None and ordinal >= stop:
+                return
+            if ordinal >= start:
+                yield parse(path, number, line, fields)
+            ordinal += 1
+
+
+def count_documents(source: str | Path) -> int:
+    """How many documents a corpus has (non-blank lines of its files, or the ir_datasets count), without parsing."""
+    if str(source).startswith(IRDS_PREFIX):
+        return _irds_dataset(str(source)).docs_count()
+    total = 0
+    for path in source_files(source):
+        opener = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rb") as handle:
+            total += sum(1 for line in handle if line.strip())
+    return total
 
 
 def _irds_dataset(source: str):
@@ -174,21 +195,22 @@ def _irds_text(record, fields: Sequence[str] | None, id_field: str) -> str:
     return join_fields(getattr(record, f, None) for f in names)
 
 
-def read_corpus(source: str | Path, fields: Sequence[str] | None = None) -> Iterator[Document]:
-    """Documents of a corpus in file order; raises InputError on anything malformed and on an empty corpus."""
+def read_corpus(source: str | Path, fields: Sequence[str] | None = None, start: int = 0,
+                stop: int | None = None) -> Iterator[Document]:
+    """Documents of a corpus in file order, optionally only numbers ``start`` to ``stop - 1`` (a shard);
+    raises InputError on anything malformed and on an empty corpus."""
     fields = tuple(fields) if fields else None
     count = 0
     if str(source).startswith(IRDS_PREFIX):
-        for n, doc in enumerate(_irds_records(str(source), "docs")):
+        records = itertools.islice(_irds_records(str(source), "docs"), start, stop)
+        for n, doc in enumerate(records, start=start):
             count += 1
             yield Document(str(doc.doc_id), _irds_text(doc, fields, "doc_id"), f"{source}#{n}")
     else:
-        for path in source_files(source):
-            reader = _json_documents(path, fields) if _suffix_kind(path) == "json" else _tsv_documents(path)
-            for doc in reader:
-                count += 1
-                yield doc
-    if count == 0:
+        for doc in _file_documents(source_files(source), fields, start, stop):
+            count += 1
+            yield doc
+    if count == 0 and start == 0:
         raise InputError(f"{source}: the corpus is empty (no documents)")
 
 
@@ -209,7 +231,7 @@ def read_topics(source: str | Path, fields: Sequence[str] | None = None) -> list
                     use = fields or [next((k for k in QUERY_TEXT_KEYS if k in record), QUERY_TEXT_KEYS[0])]
                     queries.append(Query(qid, join_fields(record.get(f) for f in use)))
             else:
-                queries.extend(Query(d.id, d.text) for d in _tsv_documents(path))
+                queries.extend(Query(d.id, d.text) for d in _file_documents([path], None, 0, None))
     if not queries:
         raise InputError(f"{source}: no queries found")
     seen = set()

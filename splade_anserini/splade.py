@@ -12,6 +12,8 @@ at (length x vocab) whatever the batch size. :meth:`Splade.reference_weights` ke
 
 from __future__ import annotations
 
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -21,6 +23,7 @@ from .errors import SetupError
 from .models import resolve_model
 
 POOLINGS = ("max", "sum")
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def activation(logits: torch.Tensor) -> torch.Tensor:
@@ -49,7 +52,7 @@ class Splade:
     """
 
     def __init__(self, model: str | Path = "splade-tiny", *, max_length: int = 256, pooling: str = "max",
-                 device: str | None = None):
+                 device: str | None = None, dtype: str = "float32"):
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
         if max_length < 3:
@@ -61,6 +64,11 @@ class Splade:
         self.max_length = max_length
         self.pooling = pooling
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {tuple(DTYPES)}, not {dtype!r}")
+        # Lower precision changes quantized weights (measured by benchmarks/encode_throughput.py); fp32 is exact.
+        self.dtype = DTYPES[dtype]
+        self._low_precision = None
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.path)
             self.mlm = AutoModelForMaskedLM.from_pretrained(self.path).to(self.device).eval()
@@ -79,6 +87,14 @@ class Splade:
         if len(self.vocab) != self.projection.out_features:
             # Some checkpoints pad the output layer beyond the tokenizer's vocabulary; those ids never occur.
             self.vocab += [f"[unused-{i}]" for i in range(len(self.vocab), self.projection.out_features)]
+
+    def _projection_params(self):
+        weight, bias = self.projection.weight, self.projection.bias
+        if self.dtype != torch.float32:
+            if self._low_precision is None:
+                self._low_precision = (weight.to(self.dtype), None if bias is None else bias.to(self.dtype))
+            return self._low_precision
+        return weight, bias
 
     @property
     def vocab_size(self) -> int:
@@ -99,16 +115,27 @@ class Splade:
             setattr(parent, name, self.projection)
         return out.logits
 
-    @torch.inference_mode()
     def weights(self, texts: Sequence[str]) -> torch.Tensor:
         """SPLADE weights, a dense (len(texts), vocab) float32 tensor on the CPU."""
         if not texts:
             return torch.zeros(0, self.vocab_size)
-        batch = self.tokenize(texts)
-        hidden = self._hidden(batch)
+        return self.batch_weights(self.tokenize(texts))
+
+    def _autocast(self):
+        if self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+
+    @torch.inference_mode()
+    def batch_weights(self, batch) -> torch.Tensor:
+        """SPLADE weights of an already tokenized batch (see :meth:`tokenize`)."""
+        with self._autocast():
+            hidden = self._hidden(batch)
+        if self.dtype != torch.float32:
+            hidden = hidden.to(self.dtype)
         lengths = batch["attention_mask"].sum(dim=1).tolist()
-        weight, bias = self.projection.weight, self.projection.bias
-        pooled = torch.empty(len(texts), self.vocab_size, device=self.device, dtype=hidden.dtype)
+        weight, bias = self._projection_params()
+        pooled = torch.empty(len(lengths), self.vocab_size, device=self.device, dtype=hidden.dtype)
         for row, length in enumerate(lengths):
             real = hidden[row, :length]  # padding is on the right: the first `length` positions are real
             # (vocab x length) rather than (length x vocab): the faster GEMM layout on CPU, and the max over a
@@ -153,12 +180,20 @@ class Splade:
         """Quantized vectors for many texts, in input order.
 
         The texts are sorted by length and cut into batches, so a batch holds texts of similar length and little
-        padding is computed; results are put back in input order.
+        padding is computed; results are put back in input order. The next batch is tokenized on a second thread
+        while the model runs on the current one.
         """
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        chunks = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
         out: list = [None] * len(texts)
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
-            for index, vector in zip(chunk, self.encode([texts[i] for i in chunk], scale)):
-                out[index] = vector
+        if not chunks:
+            return out
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(self.tokenize, [texts[i] for i in chunks[0]])
+            for n, chunk in enumerate(chunks):
+                batch = pending.result()
+                if n + 1 < len(chunks):
+                    pending = pool.submit(self.tokenize, [texts[i] for i in chunks[n + 1]])
+                for index, vector in zip(chunk, self.sparse(self.batch_weights(batch), scale)):
+                    out[index] = vector
         return out

@@ -78,3 +78,27 @@ def test_index_refuses_incomplete_collection(tmp_path):
     with pytest.raises(InputError, match=f"no {MANIFEST}"):
         build_index(half, tmp_path / "index")
     assert not (tmp_path / "index").exists()
+
+
+def test_shards_concatenated_equal_the_unsharded_collection(tmp_path, demo_collection, splade):
+    from splade_anserini.collection import load_collection
+    sharded = tmp_path / "sharded"
+    for shard_id in (2, 0, 1):  # any order, as separate processes would finish
+        manifest = encode_corpus(DEMO / "corpus.jsonl", sharded, EncodeSettings(docs_per_file=50), progress=False,
+                                 model=splade, shard_id=shard_id, num_shards=3)
+        assert manifest["shard"]["shard_id"] == shard_id
+    whole = b"".join(p.read_bytes() for p in sorted(demo_collection.glob("part-*.jsonl")))
+    merged, parts = load_collection(sharded)
+    assert b"".join(p.read_bytes() for p in parts) == whole
+    assert merged["documents"] == read_manifest(demo_collection)["documents"]
+    index = build_index(sharded, tmp_path / "index")
+    assert index["index_documents"] == merged["documents"]
+
+
+def test_missing_shard_is_refused(tmp_path, splade):
+    sharded = tmp_path / "sharded"
+    encode_corpus(DEMO / "corpus.jsonl", sharded, progress=False, model=splade, shard_id=1, num_shards=2)
+    with pytest.raises(InputError, match=r"shards \[0\] of 2 are missing"):
+        build_index(sharded, tmp_path / "index")
+    with pytest.raises(InputError, match="outside 0..1"):
+        encode_corpus(DEMO / "corpus.jsonl", sharded, progress=False, model=splade, shard_id=2, num_shards=2)

@@ -1,0 +1,151 @@
+"""Encoding throughput: our SPLADE document encoder against Pyserini's, on the shared test collections.
+
+For each collection the same documents are encoded, in one process, with the same model, batch size, max length
+and thread count, by
+  (a) Pyserini's ``pyserini.encode._splade.SpladeDocumentEncoder`` (as Pyserini's encode CLI calls it), and
+  (b) ours (``Splade.encode_sorted``),
+and we print docs/s of both and the ratio; the share of quantized weights (round(scale * w)) in which our output
+differs from a straightforward implementation of the SPLADE formula over the full (batch x length x vocab) tensor;
+and the floor set by the vocabulary projection (2 x real tokens x hidden x vocab FLOPs at the GEMM rate measured in
+this run). ``--memory-docs N`` then encodes N documents (the collection repeated, ids made unique) through the
+encode job in a child process and prints its peak RSS. The last line is ``speedup: X.XXx``, the smaller ratio.
+
+    python benchmarks/encode_throughput.py [--docs 2000] [--batch-size 32] [--memory-docs 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+DATASETS = ("beir-scifact", "trec-dl-2019-passage-judged")
+
+
+def load_texts(name: str, limit: int) -> list[str]:
+    sys.path.insert(0, str(ROOT))
+    from splade_anserini.readers import read_corpus
+    texts = []
+    for doc in read_corpus(SHARED / name / "corpus.jsonl"):
+        texts.append(doc.text)
+        if len(texts) == limit:
+            break
+    return texts
+
+
+def gemm_rate(hidden: int, vocab: int, rows: int = 128, seconds: float = 2.0) -> float:
+    """FLOP/s of the (vocab x hidden) @ (hidden x rows) product our encoder runs."""
+    weight, x = torch.randn(vocab, hidden), torch.randn(rows, hidden)
+    for _ in range(3):
+        torch.mm(weight, x.T)
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        torch.mm(weight, x.T)
+        count += 1
+    return 2 * rows * hidden * vocab * count / (time.perf_counter() - started)
+
+
+def time_pyserini(model_dir: Path, texts: list[str], batch_size: int, max_length: int) -> float:
+    from splade_anserini.jvm import start_jvm
+    start_jvm()
+    from pyserini.encode._splade import SpladeDocumentEncoder
+    encoder = SpladeDocumentEncoder(str(model_dir), device="cpu")
+    started = time.perf_counter()
+    for start in range(0, len(texts), batch_size):
+        encoder.encode(texts[start:start + batch_size], max_length=max_length)
+    return time.perf_counter() - started
+
+
+def reference_quantized(model, texts: list[str], batch_size: int, scale: float) -> list[torch.Tensor]:
+    from splade_anserini.splade import quantize
+    return [quantize(model.reference_weights(texts[s:s + batch_size]), scale) for s in range(0, len(texts), batch_size)]
+
+
+def differing_share(model, ours: list[dict], reference: list[torch.Tensor]) -> tuple[int, int]:
+    """(weights that differ, weights in the union of both outputs)."""
+    index = {token: i for i, token in enumerate(model.vocab)}
+    differ = total = 0
+    rows = [row for block in reference for row in block]
+    for vector, ref in zip(ours, rows):
+        mine = torch.zeros_like(ref)
+        if vector:
+            mine[[index[t] for t in vector]] = torch.tensor(list(vector.values()))
+        union = (mine > 0) | (ref > 0)
+        total += int(union.sum())
+        differ += int((mine[union] != ref[union]).sum())
+    return differ, total
+
+
+def peak_memory(name: str, docs: int, batch_size: int, max_length: int) -> float:
+    """Peak RSS (GiB) of a child process running the encode job over ``docs`` documents."""
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "corpus.jsonl"
+        lines = (SHARED / name / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+        with open(corpus, "w", encoding="utf-8") as out:
+            for i in range(docs):
+                record = json.loads(lines[i % len(lines)])
+                record["_id"] = f"{record['_id']}-{i // len(lines)}"
+                out.write(json.dumps(record) + "\n")
+        code = ("import sys; from splade_anserini.cli import main; sys.exit(main(sys.argv[1:]))")
+        subprocess.run([sys.executable, "-c", code, "encode", "--corpus", str(corpus), "--output",
+                        str(Path(tmp) / "out"), "--batch-size", str(batch_size), "--max-length", str(max_length),
+                        "--quiet"], check=True, cwd=ROOT)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=2000, help="documents per collection")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--scale", type=float, default=100)
+    parser.add_argument("--memory-docs", type=int, default=100_000, help="0 skips the memory run")
+    args = parser.parse_args()
+    missing = [n for n in DATASETS if not (SHARED / n / "corpus.jsonl").is_file()]
+    if missing:
+        sys.exit(f"needs the shared collections {missing} in {SHARED}")
+    sys.path.insert(0, str(ROOT))
+    from splade_anserini.splade import Splade
+
+    model = Splade("splade-tiny", max_length=args.max_length, device="cpu")
+    hidden, vocab = model.projection.in_features, model.vocab_size
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
+          f"max length {args.max_length}, splade-tiny (hidden {hidden}, vocab {vocab})")
+    ratios = []
+    for name in DATASETS:
+        texts = load_texts(name, args.docs)
+        tokens = sum(len(ids) for ids in model.tokenizer(texts, truncation=True, max_length=args.max_length)["input_ids"])
+        theirs = time_pyserini(model.path, texts, args.batch_size, args.max_length)
+        started = time.perf_counter()
+        ours = model.encode_sorted(texts, args.scale, args.batch_size)
+        mine = time.perf_counter() - started
+        rate = gemm_rate(hidden, vocab)
+        floor = 2 * tokens * hidden * vocab / rate
+        differ, total = differing_share(model, ours, reference_quantized(model, texts, args.batch_size, args.scale))
+        ratio = theirs / mine
+        ratios.append(ratio)
+        print(f"\n{name}: {len(texts)} docs, {tokens / len(texts):.0f} real tokens/doc")
+        print(f"  pyserini SpladeDocumentEncoder  {len(texts) / theirs:8.1f} docs/s")
+        print(f"  splade-anserini                 {len(texts) / mine:8.1f} docs/s   ratio {ratio:.2f}x")
+        print(f"  projection floor                {len(texts) / floor:8.1f} docs/s   (GEMM {rate / 1e9:.0f} GFLOP/s; "
+              f"we run at {floor / mine:.0%} of the floor)")
+        print(f"  quantized weights differing from the reference formula: {differ} of {total} "
+              f"({differ / max(total, 1):.4%})")
+    if args.memory_docs:
+        rss = peak_memory(DATASETS[1], args.memory_docs, args.batch_size, args.max_length)
+        print(f"\npeak RSS encoding {args.memory_docs} documents: {rss:.2f} GiB (target < 2 GiB)")
+    print(f"speedup: {min(ratios):.2f}x")
+
+
+if __name__ == "__main__":
+    main()
