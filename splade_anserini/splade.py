@@ -23,6 +23,7 @@ from .errors import SetupError
 from .models import resolve_model
 
 POOLINGS = ("max", "sum")
+ROW_MULTIPLE = 8
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -140,6 +141,10 @@ class Splade:
             real = hidden[row, :length]  # padding is on the right: the first `length` positions are real
             # (vocab x length) rather than (length x vocab): the faster GEMM layout on CPU, and the max over a
             # text's tokens becomes a reduction along contiguous memory.
+            if self.pooling == "max" and length % ROW_MULTIPLE:
+                # GEMM kernels are much faster on row counts that are multiples of 8; repeating a real token
+                # leaves the max unchanged (bit for bit).
+                real = torch.cat([real, real[-1:].expand(ROW_MULTIPLE - length % ROW_MULTIPLE, -1)])
             logits = torch.mm(weight, real.T)
             if self.pooling == "max":
                 # fl(x + b) is monotone in x, so adding the bias after the max gives the same float
