@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -93,6 +92,26 @@ def differing(model, ours: list[dict], reference: dict) -> tuple[int, int]:
     return differ, total
 
 
+def precision_effect(texts: list[str], args, device: str) -> None:
+    """How many quantized weights float16/bfloat16 autocast changes against float32, on ``device``."""
+    from splade_anserini.splade import Splade
+    exact = Splade("splade-tiny", max_length=args.max_length, device=device)
+    baseline = exact.encode_sorted(texts, args.scale, args.batch_size)
+    index = {token: i for i, token in enumerate(exact.vocab)}
+    reference = {i: torch.zeros(exact.vocab_size, dtype=torch.int64) for i in range(len(texts))}
+    for i, vector in enumerate(baseline):
+        if vector:
+            reference[i][[index[t] for t in vector]] = torch.tensor(list(vector.values()))
+    for dtype in ("float16", "bfloat16"):
+        model = Splade("splade-tiny", max_length=args.max_length, device=device, dtype=dtype)
+        started = time.perf_counter()
+        ours = model.encode_sorted(texts, args.scale, args.batch_size)
+        seconds = time.perf_counter() - started
+        differ, total = differing(model, ours, reference)
+        print(f"  {dtype} autocast on {device}: {len(texts) / seconds:.1f} docs/s, {differ} of {total} quantized "
+              f"weights differ from float32 ({differ / max(total, 1):.2%})")
+
+
 def peak_memory(name: str, docs: int, batch_size: int, max_length: int) -> float:
     """Peak RSS (GiB) of a child process running the encode job over ``docs`` documents."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,6 +136,9 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--scale", type=float, default=100)
     parser.add_argument("--memory-docs", type=int, default=100_000, help="0 skips the memory run")
+    parser.add_argument("--precision-docs", type=int, default=0,
+                        help="also measure float16/bfloat16 autocast against float32 on this many documents "
+                             "(on the GPU where there is one)")
     args = parser.parse_args()
     missing = [n for n in DATASETS if not (SHARED / n / "corpus.jsonl").is_file()]
     if missing:
@@ -156,6 +178,10 @@ def main() -> None:
         print(f"  quantized weights differing from the reference formula (same batches): {differ} of {total} "
               f"({differ / max(total, 1):.4%})")
         print(f"  ... from the reference on input-order batches (other padding): {moved} ({moved / max(total, 1):.4%})")
+    if args.precision_docs:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        print(f"\nlower precision (DL19, {args.precision_docs} docs):")
+        precision_effect(load_texts(DATASETS[1], args.precision_docs), args, device)
     if args.memory_docs:
         rss = peak_memory(DATASETS[1], args.memory_docs, args.batch_size, args.max_length)
         print(f"\npeak RSS encoding {args.memory_docs} documents: {rss:.2f} GiB (target < 2 GiB)")

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
+import numpy
 import torch
 
 from .errors import SetupError
@@ -88,6 +89,7 @@ class Splade:
         if len(self.vocab) != self.projection.out_features:
             # Some checkpoints pad the output layer beyond the tokenizer's vocabulary; those ids never occur.
             self.vocab += [f"[unused-{i}]" for i in range(len(self.vocab), self.projection.out_features)]
+        self._vocab_array = numpy.array(self.vocab, dtype=object)
 
     def _projection_params(self):
         weight, bias = self.projection.weight, self.projection.bias
@@ -169,13 +171,11 @@ class Splade:
     def sparse(self, weights: torch.Tensor, scale: float) -> list[dict]:
         """Quantize a (batch, vocab) weight tensor into {token: int} dicts without zeros, in vocabulary order."""
         quantized = quantize(weights, scale)
-        rows, cols = torch.nonzero(quantized > 0, as_tuple=True)
+        rows, cols = torch.nonzero(quantized > 0, as_tuple=True)  # row-major: each row's entries are contiguous
+        tokens = self._vocab_array[cols.numpy()].tolist()
         values = quantized[rows, cols].tolist()
-        vectors = [dict() for _ in range(weights.shape[0])]
-        vocab = self.vocab
-        for row, col, value in zip(rows.tolist(), cols.tolist(), values):
-            vectors[row][vocab[col]] = value
-        return vectors
+        bounds = [0] + torch.bincount(rows, minlength=weights.shape[0]).cumsum(0).tolist()
+        return [dict(zip(tokens[a:b], values[a:b])) for a, b in zip(bounds, bounds[1:])]
 
     def encode(self, texts: Sequence[str], scale: float) -> list[dict]:
         """Quantized sparse vectors {token: int} for ``texts`` (one batch)."""

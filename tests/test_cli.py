@@ -5,6 +5,9 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from conftest import DEMO, ROOT
 
@@ -54,3 +57,16 @@ def test_config_run_reuses_finished_artifacts(tmp_path):
     assert "encode: reusing" in second.stderr and "index: reusing" in second.stderr
     changed = cli("run", "--config", config, "--workdir", tmp_path, "--steps", "encode", "encode.scale=50")
     assert changed.returncode == 2 and "made with other settings" in changed.stderr
+
+
+def test_make_verbs_follow_the_encode_goal(tmp_path):
+    venv = Path(sys.prefix)
+    if not (venv / ".installed").is_file():
+        pytest.skip("the Makefile verbs need the environment `make setup` builds; run the suite through `make test`")
+    out = subprocess.run(["make", "-s", f"VENV={venv}", "encode-demo", "index", "search", "eval",
+                          f"ARGS=--workdir {tmp_path} --quiet search.k=10"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "indexes" / "demo.splade-tiny" / "manifest.json").is_file()
+    run = (tmp_path / "runs" / "demo.splade-tiny.trec").read_text().splitlines()
+    assert len(run) == 10 * 40 and "nDCG@10" in out.stdout
