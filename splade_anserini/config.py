@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from .errors import InputError
-from .evaluate import parse_measure
+from .evaluate import metrics_path, parse_measure
 
 DEFAULTS = {
     "name": None,
@@ -110,7 +110,7 @@ class Experiment:
 
     @property
     def metrics(self) -> Path:
-        return self.workdir / "runs" / f"{self.tag}.metrics.json"
+        return metrics_path(self.run)
 
 
 def load_experiment(path: str | Path | None = None, overrides=(), data: str | Path | None = None,

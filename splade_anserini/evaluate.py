@@ -127,15 +127,15 @@ def metrics_path(run: str | Path) -> Path:
 
 
 def evaluate_run(run_path: str | Path, qrels_source: str | Path, measures=DEFAULT_MEASURES,
-                 output: str | Path | None = None) -> dict:
-    """Evaluate a run file against qrels, write the metrics JSON next to the run, return the means."""
+                 output: str | Path | None = None, extra: dict | None = None) -> dict:
+    """Evaluate a run file against qrels, write the metrics JSON (plus ``extra`` fields) next to the run."""
     run = read_run(run_path)
     qrels = read_qrels(qrels_source)
     means, per_query = evaluate(run, qrels, measures)
     judged_in_run = sum(1 for q in run if q in qrels)
     result = {"run": str(run_path), "qrels": str(qrels_source), "queries_in_qrels": len(qrels),
               "queries_in_run": len(run), "queries_evaluated": judged_in_run, "metrics": means,
-              "per_query": per_query}
+              "per_query": per_query, **(extra or {})}
     out = Path(output) if output else metrics_path(run_path)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result

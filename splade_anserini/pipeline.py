@@ -6,7 +6,6 @@ artifact made with other settings is never reused silently: the step stops and s
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -89,9 +88,7 @@ def run_steps(experiment: Experiment, steps=STEPS, *, force: bool = False, progr
     if "eval" in steps:
         from .evaluate import evaluate_run
         measures = list(dict.fromkeys(list(config["measures"]) + list(config["expected"])))
-        result = evaluate_run(experiment.run, config["qrels"], measures, experiment.metrics)
-        result["config"] = config
-        experiment.metrics.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        result = evaluate_run(experiment.run, config["qrels"], measures, experiment.metrics, extra={"config": config})
         metrics = result["metrics"]
     return metrics
 
