@@ -3,10 +3,14 @@
 Anserini indexes the vector's integers as term frequencies (``-impact -pretokenized``). The index is built in a
 staging directory, its document count checked against the collection's manifest, the manifest copied in, and only
 then moved into place.
+
+Beside Lucene's files the index keeps ``docids.json``, the external id of every Lucene doc id, so that search never
+reads stored fields per hit (see :mod:`search`); it is rebuilt whenever it does not match the index's commit.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -18,17 +22,60 @@ from .errors import InputError, SpladeAnseriniError
 from .jvm import start_jvm
 
 
-def index_document_count(index: str | Path) -> int:
+DOCIDS = "docids.json"
+
+
+def _segments_file(reader) -> str:
+    return reader.getIndexCommit().getSegmentsFileName()
+
+
+def docid_table(index: str | Path, reader) -> list[str]:
+    """External docids by Lucene doc id for an open ``DirectoryReader`` of ``index``: read from ``docids.json``
+    when that file belongs to this commit of the index, otherwise built (one JNI call per document) and saved
+    there if the directory is writable."""
+    path = Path(index) / DOCIDS
+    commit, size = _segments_file(reader), reader.maxDoc()
+    if path.is_file():
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if saved.get("segments") == commit and len(saved.get("docids", ())) == size:
+                return saved["docids"]
+        except (ValueError, AttributeError):
+            pass  # damaged: rebuild below
+    from jnius import autoclass
+    from tqdm import tqdm
+    lookup = autoclass("io.anserini.index.IndexReaderUtils").convertLuceneDocidToDocid
+    docids = [lookup(reader, doc) for doc in tqdm(range(size), desc="docid table", unit="doc",
+                                                   disable=size < 200_000, mininterval=1.0)]
+    try:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps({"segments": commit, "docids": docids}, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only index (e.g. a shared prebuilt one) still works: the table then lives in memory only
+    return docids
+
+
+def _open_reader(index: str | Path):
     start_jvm()
     from jnius import autoclass
     path = autoclass("java.io.File")(str(index)).toPath()
-    directory = autoclass("org.apache.lucene.store.FSDirectory").open(path)
-    reader = autoclass("org.apache.lucene.index.DirectoryReader").open(directory)
+    return autoclass("org.apache.lucene.index.DirectoryReader").open(
+        autoclass("org.apache.lucene.store.FSDirectory").open(path))
+
+
+def _close_reader(reader) -> None:
+    directory = reader.directory()
+    reader.close()
+    directory.close()
+
+
+def index_document_count(index: str | Path) -> int:
+    reader = _open_reader(index)
     try:
         return reader.numDocs()
     finally:
-        reader.close()
-        directory.close()
+        _close_reader(reader)
 
 
 def build_index(collection: str | Path, index: str | Path, *, threads: int | None = None,
@@ -59,7 +106,12 @@ def build_index(collection: str | Path, index: str | Path, *, threads: int | Non
             autoclass("io.anserini.index.IndexCollection").main(args)
         except JavaException as err:
             raise SpladeAnseriniError(f"Anserini failed to index {collection}: {err}") from None
-        count = index_document_count(staging)
+        reader = _open_reader(staging)
+        try:
+            count = reader.numDocs()
+            docid_table(staging, reader)
+        finally:
+            _close_reader(reader)
         if count != manifest["documents"]:
             raise SpladeAnseriniError(f"Index of {collection} holds {count} documents but the manifest lists "
                                       f"{manifest['documents']}; some documents were not indexed (see Anserini's log above)")

@@ -1,120 +1,298 @@
-"""The search job: topics -> SPLADE query vectors -> Lucene impact search -> a TREC run file.
+"""The search job: query vectors -> Lucene impact search -> a run file (TREC or MS MARCO format).
 
-:class:`SpladeQueryEncoder` is a Pyserini ``QueryEncoder``, so it plugs straight into
-``pyserini.search.lucene.LuceneImpactSearcher``. It encodes with the settings the index was built with (model,
-scale, max length, pooling, read from the index's manifest) unless told otherwise. Queries of a run are encoded in
-batches up front; Lucene then searches them on several threads.
+:class:`ImpactSearcher` scores exactly as Anserini's ``SimpleImpactSearcher`` (the engine behind Pyserini's
+``LuceneImpactSearcher``): the same query (``BagOfWordsQueryGenerator`` over the ``contents`` field), the same
+``ImpactSimilarity``, the same ranking (score, then external docid ascending). It differs in how hits cross into
+Python: Anserini reads every hit's stored document and Pyserini wraps every hit in a Java object, which at k=1000
+costs more than the scoring. Here Lucene doc ids are mapped to external ids once per index (see
+:func:`index.docid_table`) and each query's hits come back as one JSON string. Queries run on several threads
+(the JVM releases Python's lock while Lucene works).
+
+Query terms are kept as Pyserini keeps them: a term is used when it occurs in the index and its idf, ``ln(N/df)``,
+is above ``min_idf`` (default 0, so a term found in every document is dropped, as Pyserini does). A negative
+``min_idf`` keeps every term that occurs in the index.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import sys
+import threading
 import time
+from operator import itemgetter
 from pathlib import Path
 from typing import Sequence
+
+import numpy
 
 from .collection import read_manifest
 from .errors import InputError
 from .jvm import start_jvm
+from .queries import SpladeQueryEncoder, encode_topics, read_encoded_topics, write_encoded_topics
 from .readers import read_topics
 
 start_jvm()  # must precede the first pyserini import
 
-from pyserini.encode import QueryEncoder  # noqa: E402
-from pyserini.search.lucene import LuceneImpactSearcher  # noqa: E402
+from pyserini.search.lucene import LuceneImpactSearcher  # noqa: E402,F401  (re-exported for drop-in use)
+
+RUN_FORMATS = ("trec", "msmarco")
+FIELD = "contents"
+# Lucene rejects a BooleanQuery of more than 1024 clauses by default; SPLADE queries of long texts can have more
+# terms, and a term can occur at most once per query, so the vocabulary size is a safe ceiling.
+MAX_CLAUSES = 1 << 17
+_DOC = re.compile(r'"doc":(\d+)')
+_SCORE = re.compile(r'"score":([^,}]+)')
 
 
-class SpladeQueryEncoder(QueryEncoder):
-    """SPLADE query encoder returning {token: int} weights, quantized like the documents of the index.
-
-    Either pass ``index`` (settings come from its manifest) or the settings themselves; explicit arguments win.
-    """
-
-    def __init__(self, model: str | None = None, *, index: str | Path | None = None, scale: float | None = None,
-                 max_length: int | None = None, pooling: str | None = None, device: str | None = None,
-                 batch_size: int = 32):
-        super().__init__()
-        from .splade import Splade
-        manifest = read_manifest(index) if index is not None else {}
-        self.model_name = model or manifest.get("model") or "splade-tiny"
-        self.scale = scale if scale is not None else manifest.get("scale", 100)
-        self.max_length = max_length or manifest.get("max_length", 256)
-        self.pooling = pooling or manifest.get("pooling", "max")
-        self.batch_size = batch_size
-        self.splade = Splade(self.model_name, max_length=self.max_length, pooling=self.pooling, device=device)
-        self.has_model = True
-        self._cache: dict = {}
-
-    def encode(self, text: str, **kwargs) -> dict:
-        """Quantized weights of one query; served from the cache filled by :meth:`prime` where possible."""
-        vector = self._cache.get(text)
-        if vector is None:
-            vector = self.splade.encode([text], self.scale)[0]
-        return vector
-
-    def encode_batch(self, texts: Sequence[str]) -> list[dict]:
-        return self.splade.encode_sorted(list(texts), self.scale, self.batch_size)
-
-    def prime(self, texts: Sequence[str]) -> None:
-        """Encode many queries in batches now, so the searcher's one-at-a-time ``encode`` calls are lookups."""
-        unique = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        self._cache.update(zip(unique, self.encode_batch(unique)))
+def rank_hits(hits: list) -> list:
+    """(docid, score) pairs by score descending, then docid ascending (Anserini's order); two stable C-keyed sorts
+    are several times faster than one sort on a (-score, docid) key."""
+    hits = sorted(hits, key=itemgetter(0))
+    hits.sort(key=itemgetter(1), reverse=True)  # reverse keeps equal scores in docid order: Python sorts are stable
+    return hits
 
 
-def check_compatible(encoder: SpladeQueryEncoder, manifest: dict, index: str | Path) -> None:
-    """Refuse to score queries against an index encoded with another model or scale: the scores would be wrong."""
+class ImpactSearcher:
+    """Top-k impact search over a Lucene index, with Anserini's scores and ranking, hits as (docid, score)."""
+
+    def __init__(self, index: str | Path, *, min_idf: float = 0.0):
+        from jnius import autoclass, cast
+
+        from .index import docid_table
+        self.index = Path(index)
+        if not any(self.index.glob("segments_*")):
+            raise InputError(f"{self.index}: not a Lucene index (no segments file)")
+        paths = autoclass("java.nio.file.Paths")
+        directory = autoclass("org.apache.lucene.store.FSDirectory").open(paths.get(str(self.index.resolve())))
+        self._reader = autoclass("org.apache.lucene.index.DirectoryReader").open(directory)
+        searcher_class = autoclass("org.apache.lucene.search.IndexSearcher")
+        searcher_class.setMaxClauseCount(max(searcher_class.getMaxClauseCount(), MAX_CLAUSES))
+        self._searcher = searcher_class(cast("org.apache.lucene.index.IndexReader", self._reader))
+        self._searcher.setSimilarity(autoclass("io.anserini.search.similarity.ImpactSimilarity")())
+        self._generator = autoclass("io.anserini.search.query.BagOfWordsQueryGenerator")()
+        self._json = autoclass("com.fasterxml.jackson.databind.ObjectMapper")()
+        self._HashMap = autoclass("java.util.HashMap")
+        self._Float = autoclass("java.lang.Float")
+        self._Term = autoclass("org.apache.lucene.index.Term")
+        self._boxed = self._float_boxing()
+        self.num_docs = self._reader.numDocs()
+        self.min_idf = min_idf
+        self._docids = docid_table(self.index, self._reader)
+        self._df: dict = {}
+        self._lock = threading.Lock()
+
+    def _float_boxing(self):
+        """How to pass a weight as the java.lang.Float that the query generator unboxes: pyjnius boxes a Python
+        float as a Float for an Object parameter (4x faster than calling Float's constructor); checked, not assumed."""
+        probe = self._HashMap()
+        probe.put("w", 1.5)
+        if probe.containsValue(self._Float(1.5)):
+            return float
+        return lambda weight: self._Float(float(weight))
+
+    def close(self) -> None:
+        directory = self._reader.directory()
+        self._reader.close()
+        directory.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def df(self, term: str) -> int:
+        value = self._df.get(term)
+        if value is None:
+            value = self._df[term] = self._reader.docFreq(self._Term(FIELD, term))
+        return value
+
+    def kept_terms(self, vector: dict) -> dict:
+        """The query terms Pyserini would send to Lucene: in the index, with idf above ``min_idf``, weight > 0."""
+        kept = {}
+        for term, weight in vector.items():
+            if weight <= 0:
+                continue
+            df = self.df(term)
+            if df and (self.min_idf < 0 or math.log(self.num_docs / df) > self.min_idf):
+                kept[term] = weight
+        return kept
+
+    def _top(self, query, n: int) -> list[tuple[int, float]]:
+        """Lucene's top n as (lucene doc, score), ties in Lucene doc order."""
+        text = self._json.writeValueAsString(self._searcher.search(query, n))
+        docs = _DOC.findall(text)
+        scores = _SCORE.findall(text)
+        if len(docs) != len(scores):  # the JSON has one "doc" and one "score" per hit
+            raise RuntimeError(f"unexpected Lucene TopDocs serialization: {text[:200]}")
+        # Java prints the shortest decimal that identifies a float; back through float32, it is the exact value
+        # that Anserini formats (as a double) in its runs.
+        exact = numpy.array(scores, dtype=numpy.float64).astype(numpy.float32).astype(numpy.float64).tolist()
+        return list(zip(map(int, docs), exact))
+
+    def query(self, vector: dict):
+        """The Lucene query for a vector {term: weight} (None when no term is kept), built as Anserini builds it."""
+        terms = self.kept_terms(vector)
+        if not terms:
+            return None
+        weights = self._HashMap()
+        for term, weight in terms.items():
+            weights.put(term, self._boxed(weight))
+        return self._generator.buildQuery(FIELD, weights)
+
+    def _ranked(self, query, k: int) -> list[tuple[str, float]]:
+        if query is None:
+            return []
+        # Anserini breaks score ties by external docid, Lucene by internal doc id. Fetch past k until the hits
+        # tied with the k-th score are all in hand, then re-rank those by docid, so the cut at k is Anserini's.
+        n = k + max(16, k // 8)
+        while True:
+            hits = self._top(query, n)
+            if len(hits) < n or hits[-1][1] < hits[k - 1][1]:
+                break
+            n *= 2
+        floor = hits[k - 1][1] if len(hits) >= k else -math.inf
+        docids = self._docids
+        return rank_hits([(docids[doc], score) for doc, score in hits if score >= floor])[:k]
+
+    def search(self, vector: dict, k: int) -> list[tuple[str, float]]:
+        """The k best (docid, score) for one query vector {term: weight}, ranked as Anserini ranks them."""
+        return self._ranked(self.query(vector), k)
+
+    def batch_search(self, vectors: Sequence[dict], k: int, threads: int = 1) -> list[list[tuple[str, float]]]:
+        """:meth:`search` for many queries on ``threads`` threads; results in input order."""
+        from jnius import detach
+        # pyjnius binds a method to its object by writing into the method's shared, per-class descriptor, so calls on
+        # different objects of one class race between threads. Queries are therefore built here, in one thread;
+        # the workers only call methods of objects they share (the searcher and the JSON writer).
+        queries = [self.query(vector) for vector in vectors]
+        if threads <= 1:
+            return [self._ranked(query, k) for query in queries]
+        results: list = [None] * len(queries)
+        position = iter(range(len(queries)))
+        failures: list = []
+
+        def work():
+            try:
+                while not failures:
+                    with self._lock:
+                        i = next(position, None)
+                    if i is None:
+                        return
+                    results[i] = self._ranked(queries[i], k)
+            except BaseException as err:  # re-raised in the caller's thread
+                failures.append(err)
+            finally:
+                detach()  # a Python thread that used the JVM must leave it before it ends
+
+        workers = [threading.Thread(target=work, daemon=True) for _ in range(min(threads, len(queries)))]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        if failures:
+            raise failures[0]
+        return results
+
+
+def check_compatible(settings: dict, manifest: dict, where: str, allow_mismatch: bool = False) -> list[str]:
+    """Compare query settings with the index's; refuse a mismatch (scores would be wrong) unless allowed.
+
+    Returns the problems found (empty when all is well); with ``allow_mismatch`` they are printed as a warning."""
     problems = []
-    same_model = encoder.model_name == manifest.get("model") or str(encoder.splade.path) == manifest.get("model_path")
-    if manifest.get("model") is not None and not same_model:
-        problems.append(f"model {encoder.model_name!r} vs index {manifest['model']!r}")
-    if manifest.get("scale") not in (None, encoder.scale):
-        problems.append(f"scale {encoder.scale} vs index {manifest['scale']}")
+    model, index_model = settings.get("model"), manifest.get("model")
+    same_model = model == index_model or (settings.get("model_path") is not None
+                                          and settings.get("model_path") == manifest.get("model_path"))
+    if model is not None and index_model is not None and not same_model:
+        problems.append(f"model {model!r} vs index {index_model!r}")
+    if None not in (settings.get("scale"), manifest.get("scale")) and settings["scale"] != manifest["scale"]:
+        problems.append(f"scale {settings['scale']} vs index {manifest['scale']}")
+    if None not in (settings.get("pooling"), manifest.get("pooling")) and settings["pooling"] != manifest["pooling"]:
+        problems.append(f"pooling {settings['pooling']} vs index {manifest['pooling']}")
     if problems:
-        raise InputError(f"Query settings do not match the index {index}: {'; '.join(problems)}. "
-                         f"Leave --model/--scale unset to use the index's settings.")
+        message = f"Query settings do not match the index {where}: {'; '.join(problems)}"
+        if not allow_mismatch:
+            raise InputError(f"{message}. Leave --model/--scale unset to use the index's settings, or pass "
+                             f"--allow-mismatch to search anyway.")
+        print(f"WARNING: {message}; searching anyway (--allow-mismatch): scores mix two scales or models.",
+              file=sys.stderr)
+    return problems
 
 
-def format_run(results: dict, k: int, tag: str, remove_query: bool = False) -> list[str]:
-    """TREC run lines ``qid Q0 docid rank score tag``, ranked by score then docid (deterministic ties)."""
+def format_run(results: dict, k: int, tag: str, remove_query: bool = False, run_format: str = "trec") -> list[str]:
+    """Run lines, hits ranked by score then docid (deterministic ties): TREC ``qid Q0 docid rank score tag``
+    or MS MARCO ``qid<TAB>docid<TAB>rank``. ``results`` is {qid: [(docid, score), ...]}."""
+    if run_format not in RUN_FORMATS:
+        raise InputError(f"run format must be one of {RUN_FORMATS}, not {run_format!r}")
     lines = []
     for qid, hits in results.items():
-        pairs = [(hit.docid, hit.score) for hit in hits if not (remove_query and hit.docid == qid)]
-        pairs.sort(key=lambda p: (-p[1], p[0]))
+        pairs = rank_hits([h for h in hits if not (remove_query and h[0] == qid)])
         for rank, (docid, score) in enumerate(pairs[:k], start=1):
-            lines.append(f"{qid} Q0 {docid} {rank} {score:.6f} {tag}\n")
+            if run_format == "trec":
+                lines.append(f"{qid} Q0 {docid} {rank} {score:.6f} {tag}\n")
+            else:
+                lines.append(f"{qid}\t{docid}\t{rank}\n")
     return lines
 
 
-def search_topics(index: str | Path, topics: str | Path, output: str | Path, *, model: str | None = None,
-                  k: int = 1000, threads: int | None = None, batch_size: int = 32, remove_query: bool = False,
-                  tag: str | None = None, fields: Sequence[str] | None = None, device: str | None = None,
-                  encoder: SpladeQueryEncoder | None = None) -> dict:
-    """Search every query of ``topics`` on ``index`` and write a TREC run to ``output``; returns run facts."""
+def _write_atomically(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as out:
+        out.writelines(lines)
+    os.replace(tmp, path)
+
+
+def search_topics(index: str | Path, topics: str | Path | None, output: str | Path, *,
+                  encoded_topics: str | Path | None = None, model: str | None = None, k: int = 1000,
+                  threads: int | None = None, batch_size: int = 32, query_max_length: int | None = None,
+                  min_idf: float = 0.0, remove_query: bool = False, run_format: str = "trec", tag: str | None = None,
+                  fields: Sequence[str] | None = None, device: str | None = None, allow_mismatch: bool = False,
+                  encoder: SpladeQueryEncoder | None = None, save_encoded: str | Path | None = None) -> dict:
+    """Search every query of ``topics`` (encoded on the fly) or of ``encoded_topics`` (a pre-encoded file, no model
+    needed) on ``index`` and write a run to ``output``; returns facts about the run."""
     if k < 1:
-        raise ValueError("k must be at least 1")
+        raise InputError("k must be at least 1")
+    if (topics is None) == (encoded_topics is None):
+        raise InputError("give either topics (encoded on the fly) or encoded_topics (a pre-encoded file), not both")
+    if run_format not in RUN_FORMATS:
+        raise InputError(f"run format must be one of {RUN_FORMATS}, not {run_format!r}")
     manifest = read_manifest(index)
-    queries = read_topics(topics, fields)
-    encoder = encoder or SpladeQueryEncoder(model, index=index, device=device, batch_size=batch_size)
-    check_compatible(encoder, manifest, index)
     threads = threads or os.cpu_count() or 1
     started = time.time()
-    encoder.prime([q.text for q in queries])
+    if encoded_topics is not None:
+        queries = read_encoded_topics(encoded_topics)
+        if not queries.settings:
+            print(f"note: {encoded_topics} has no {Path(str(encoded_topics)).name}.manifest.json; its model and "
+                  f"scale cannot be checked against the index", file=sys.stderr)
+        problems = check_compatible(queries.settings, manifest, str(index), allow_mismatch)
+    else:
+        encoder = encoder or SpladeQueryEncoder(model, index=index, device=device, batch_size=batch_size,
+                                                max_length=query_max_length)
+        problems = check_compatible(encoder.settings, manifest, str(index), allow_mismatch)  # before the work
+        queries = encode_topics(read_topics(topics, fields), encoder)
+        if save_encoded is not None:
+            write_encoded_topics(save_encoded, queries)
     encoded = time.time()
-    searcher = LuceneImpactSearcher(str(index), encoder)
-    # One more hit per query where the query's own id may be dropped, so every query still gets k.
-    results = searcher.batch_search([q.text for q in queries], [q.id for q in queries],
-                                    k=k + int(remove_query), threads=threads)
-    ordered = {q.id: results.get(q.id, []) for q in queries}
-    lines = format_run(ordered, k, tag or f"splade-anserini.{Path(str(encoder.model_name)).name}", remove_query)
+    with ImpactSearcher(index, min_idf=min_idf) as searcher:
+        # One more hit per query where the query's own id may be dropped, so every query still gets k.
+        hits = searcher.batch_search(queries.vectors, k + int(remove_query), threads)
+    empty = [qid for qid, h in zip(queries.ids, hits) if not h]
+    if empty:
+        print(f"note: {len(empty)} of {len(queries)} queries got no hits (no query term occurs in the index with "
+              f"idf > {min_idf}): {', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}", file=sys.stderr)
+    name = queries.settings.get("model") or manifest.get("model") or "model"
+    lines = format_run(dict(zip(queries.ids, hits)), k, tag or f"splade-anserini.{Path(str(name)).name}",
+                       remove_query, run_format)
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text("".join(lines), encoding="utf-8")
-    os.replace(tmp, output)
+    _write_atomically(output, lines)
     finished = time.time()
-    facts = {"queries": len(queries), "lines": len(lines), "encode_seconds": round(encoded - started, 3),
-             "search_seconds": round(finished - encoded, 3), "k": k, "threads": threads}
+    facts = {"queries": len(queries), "lines": len(lines), "queries_without_hits": len(empty),
+             "encode_seconds": round(encoded - started, 3), "search_seconds": round(finished - encoded, 3),
+             "k": k, "threads": threads, "min_idf": min_idf, "format": run_format, "query_source": queries.source,
+             "query_settings": queries.settings, "mismatch": problems}
     print(f"searched {len(queries)} queries in {finished - started:.1f} s "
           f"({len(queries) / max(finished - started, 1e-9):.1f} q/s) -> {output}", file=sys.stderr)
     return facts
