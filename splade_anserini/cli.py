@@ -26,6 +26,17 @@ def _positive_float(text: str) -> float:
     return int(value) if value.is_integer() else value
 
 
+def _query_options(p) -> None:
+    """Options of query encoding, shared by `encode-queries` and `search`."""
+    p.add_argument("--model", default=None, help="default: the model in the index's manifest")
+    p.add_argument("--scale", type=_positive_float, default=None, help="default: the index's scale")
+    p.add_argument("--query-max-length", type=_positive_int, default=None,
+                   help="tokens per query, special tokens included (default: the index's max length)")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="queries encoded per batch")
+    p.add_argument("--topic-fields", type=_csv, default=[], help="query fields for JSONL/irds topics")
+    p.add_argument("--device", default=None)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="splade-anserini", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -56,18 +67,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive_int, default=None)
     p.add_argument("--overwrite", action="store_true")
 
-    p = sub.add_parser("search", help="search topics with queries encoded on the fly; write a TREC run")
-    p.add_argument("--index", required=True)
+    p = sub.add_parser("encode-queries", help="encode topics once into a pre-encoded topics file (.tsv or .jsonl)")
     p.add_argument("--topics", required=True, help="TSV (qid<TAB>text), JSONL, or irds:<id>")
+    p.add_argument("--output", required=True, help=".tsv: Anserini's repeated-token format; .jsonl: {id, vector}; "
+                   "optionally .gz")
+    p.add_argument("--index", default=None, help="take model, scale and pooling from this index's manifest")
+    _query_options(p)
+
+    p = sub.add_parser("search", help="search topics on an impact index; write a TREC (or MS MARCO) run")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--topics", help="TSV (qid<TAB>text), JSONL, or irds:<id>; encoded on the fly")
+    source.add_argument("--encoded-topics", help="pre-encoded topics (from encode-queries, or Anserini's "
+                        "qid<TAB>repeated-tokens files); no model is loaded")
+    p.add_argument("--index", required=True)
     p.add_argument("--output", required=True, help="run file to write")
-    p.add_argument("--model", default=None, help="default: the model in the index's manifest")
+    _query_options(p)
     p.add_argument("--k", type=_positive_int, default=1000, help="hits per query")
-    p.add_argument("--threads", type=_positive_int, default=None)
-    p.add_argument("--batch-size", type=_positive_int, default=32, help="queries encoded per batch")
+    p.add_argument("--threads", type=_positive_int, default=None, help="search threads (default: all cores)")
+    p.add_argument("--min-idf", type=float, default=0.0, help="drop query terms with ln(N/df) <= this, as "
+                   "Pyserini does (default 0 drops terms found in every document; negative keeps all)")
+    p.add_argument("--format", choices=("trec", "msmarco"), default="trec",
+                   help="trec: qid Q0 docid rank score tag; msmarco: qid<TAB>docid<TAB>rank")
     p.add_argument("--remove-query", action="store_true", help="drop a hit whose docid equals the query id (BEIR)")
-    p.add_argument("--topic-fields", type=_csv, default=[], help="query fields for JSONL/irds topics")
+    p.add_argument("--allow-mismatch", action="store_true",
+                   help="search even when the query model/scale differs from the index's (a loud warning instead)")
     p.add_argument("--tag", default=None, help="run tag (last column)")
-    p.add_argument("--device", default=None)
 
     p = sub.add_parser("eval", help="evaluate a run with trec_eval's measures")
     p.add_argument("--qrels", required=True, help="TREC qrels file or irds:<id>")
@@ -136,11 +160,22 @@ def _dispatch(args) -> int:
         from .index import build_index
         manifest = build_index(args.collection, args.index, threads=args.threads, overwrite=args.overwrite)
         print(f"indexed {manifest['index_documents']} documents in {manifest['index_seconds']} s -> {args.index}")
+    elif args.command == "encode-queries":
+        from .queries import SpladeQueryEncoder, encode_topics, write_encoded_topics
+        from .readers import read_topics
+        encoder = SpladeQueryEncoder(args.model, index=args.index, scale=args.scale, max_length=args.query_max_length,
+                                     device=args.device, batch_size=args.batch_size)
+        topics = encode_topics(read_topics(args.topics, args.topic_fields or None), encoder)
+        write_encoded_topics(args.output, topics)
+        print(f"encoded {len(topics)} queries ({sum(map(len, topics.vectors)) / len(topics):.1f} terms/query) "
+              f"-> {args.output}")
     elif args.command == "search":
         from .search import search_topics
-        search_topics(args.index, args.topics, args.output, model=args.model, k=args.k, threads=args.threads,
-                      batch_size=args.batch_size, remove_query=args.remove_query, tag=args.tag,
-                      fields=args.topic_fields or None, device=args.device)
+        search_topics(args.index, args.topics, args.output, encoded_topics=args.encoded_topics, model=args.model,
+                      scale=args.scale, k=args.k, threads=args.threads, batch_size=args.batch_size,
+                      query_max_length=args.query_max_length, min_idf=args.min_idf, remove_query=args.remove_query,
+                      run_format=args.format, tag=args.tag, fields=args.topic_fields or None, device=args.device,
+                      allow_mismatch=args.allow_mismatch)
     elif args.command == "eval":
         from .evaluate import DEFAULT_MEASURES, evaluate_run, metrics_path
         result = evaluate_run(args.run, args.qrels, args.measures or DEFAULT_MEASURES, args.output)

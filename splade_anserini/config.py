@@ -35,7 +35,8 @@ DEFAULTS = {
     "model": "splade-tiny",
     "encode": {"scale": 100, "max_length": 256, "pooling": "max", "batch_size": 32, "docs_per_file": 100_000},
     "index": {"threads": None},
-    "search": {"k": 1000, "threads": None, "batch_size": 32, "remove_query": False},
+    "search": {"k": 1000, "threads": None, "batch_size": 32, "remove_query": False, "query_max_length": None,
+               "min_idf": 0.0, "format": "trec", "encoded_topics": None},
     "measures": ["nDCG@10", "RR@10", "R@100", "R@1000", "AP"],
     "expected": {},
     "tolerance": 0.002,
@@ -106,7 +107,8 @@ class Experiment:
 
     @property
     def run(self) -> Path:
-        return self.workdir / "runs" / f"{self.tag}.trec"
+        suffix = ".trec" if self.config["search"]["format"] == "trec" else ".msmarco.tsv"
+        return self.workdir / "runs" / f"{self.tag}{suffix}"
 
     @property
     def metrics(self) -> Path:
@@ -148,6 +150,9 @@ def load_experiment(path: str | Path | None = None, overrides=(), data: str | Pa
             value = config[key]
             if value and not str(value).startswith("irds:") and not Path(value).is_absolute():
                 config[key] = os.path.normpath(base_dir / value)
+    encoded = config["search"]["encoded_topics"]
+    if encoded and not Path(encoded).is_absolute():
+        config["search"]["encoded_topics"] = os.path.normpath(base_dir / encoded)
     validate(config, str(path or "config"))
     return Experiment(config, path, Path(workdir))
 
@@ -165,8 +170,16 @@ def validate(config: dict, where: str) -> None:
         raise InputError(f"{where}: encode.max_length must be an integer >= 3")
     if encode["pooling"] not in ("max", "sum"):
         raise InputError(f"{where}: encode.pooling must be 'max' or 'sum'")
-    if not isinstance(config["search"]["k"], int) or config["search"]["k"] < 1:
+    search = config["search"]
+    if not isinstance(search["k"], int) or search["k"] < 1:
         raise InputError(f"{where}: search.k must be a positive integer")
+    if search["format"] not in ("trec", "msmarco"):
+        raise InputError(f"{where}: search.format must be 'trec' or 'msmarco'")
+    if not isinstance(search["min_idf"], (int, float)):
+        raise InputError(f"{where}: search.min_idf must be a number")
+    if search["query_max_length"] is not None and (not isinstance(search["query_max_length"], int)
+                                                   or search["query_max_length"] < 3):
+        raise InputError(f"{where}: search.query_max_length must be an integer >= 3")
     for measure in list(config["measures"]) + list(config["expected"]):
         parse_measure(str(measure))
     for measure, value in config["expected"].items():

@@ -49,7 +49,8 @@ def parse_measure(text: str) -> Measure:
 
 
 def read_run(path: str | Path) -> dict:
-    """A TREC run as {qid: {docid: score}}, each query's hits in the file's rank order; errors name file and line."""
+    """A TREC or MS MARCO run as {qid: {docid: score}}, each query's hits in the file's rank order (an MS MARCO run's
+    scores are minus the ranks); errors name file and line."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such run file")
@@ -59,9 +60,14 @@ def read_run(path: str | Path) -> dict:
             parts = line.split()
             if not parts:
                 continue
-            if len(parts) != 6:
-                raise InputError(f"{path}:{number}: expected 'qid Q0 docid rank score tag', got {len(parts)} fields")
-            qid, _, docid, rank, score, _ = parts
+            if len(parts) == 3:  # MS MARCO format: the rank is all there is; higher ranks get lower scores
+                qid, docid, rank = parts
+                score = f"-{rank}"
+            elif len(parts) == 6:
+                qid, _, docid, rank, score, _ = parts
+            else:
+                raise InputError(f"{path}:{number}: expected 'qid Q0 docid rank score tag' (TREC) or "
+                                 f"'qid docid rank' (MS MARCO), got {len(parts)} fields")
             try:
                 value, position = float(score), int(rank)
             except ValueError:
@@ -120,9 +126,13 @@ def evaluate(run: dict, qrels: dict, measures=DEFAULT_MEASURES) -> tuple[dict, d
 
 
 def metrics_path(run: str | Path) -> Path:
-    """``runs/x.trec`` -> ``runs/x.metrics.json``; other names get ``.metrics.json`` appended."""
+    """``runs/x.trec`` -> ``runs/x.metrics.json`` (likewise .tsv, .txt); other names get ``.metrics.json`` appended."""
     run = Path(run)
-    stem = run.name[:-len(".trec")] if run.name.endswith(".trec") else run.name
+    stem = run.name
+    for suffix in (".trec", ".tsv", ".txt"):
+        if stem.endswith(suffix):
+            stem = stem[:-len(suffix)]
+            break
     return run.with_name(stem + ".metrics.json")
 
 

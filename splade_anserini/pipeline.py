@@ -80,10 +80,13 @@ def run_steps(experiment: Experiment, steps=STEPS, *, force: bool = False, progr
             build_index(experiment.collection, experiment.index, threads=config["index"]["threads"], overwrite=True)
     if "search" in steps:
         from .search import search_topics
-        _say(f"search: {config['topics']} on {experiment.index} -> {experiment.run}")
+        _say(f"search: {config['search']['encoded_topics'] or config['topics']} on {experiment.index} -> {experiment.run}")
         search = config["search"]
-        search_topics(experiment.index, config["topics"], experiment.run, k=search["k"], threads=search["threads"],
-                      batch_size=search["batch_size"], remove_query=search["remove_query"],
+        encoded = search["encoded_topics"]
+        search_topics(experiment.index, None if encoded else config["topics"], experiment.run, encoded_topics=encoded,
+                      k=search["k"], threads=search["threads"], batch_size=search["batch_size"],
+                      query_max_length=search["query_max_length"], min_idf=search["min_idf"],
+                      remove_query=search["remove_query"], run_format=search["format"],
                       fields=config["topic_fields"] or None, tag=experiment.tag)
     if "eval" in steps:
         from .evaluate import evaluate_run

@@ -2,7 +2,8 @@
 
 :class:`ImpactSearcher` scores exactly as Anserini's ``SimpleImpactSearcher`` (the engine behind Pyserini's
 ``LuceneImpactSearcher``): the same query (``BagOfWordsQueryGenerator`` over the ``contents`` field), the same
-``ImpactSimilarity``, the same ranking (score, then external docid ascending). It differs in how hits cross into
+``ImpactSimilarity``, the same ranking (score, then external docid ascending), the same reported scores (Anserini
+nudges tied scores apart, see :func:`adjust_ties`). It differs in how hits cross into
 Python: Anserini reads every hit's stored document and Pyserini wraps every hit in a Java object, which at k=1000
 costs more than the scoring. Here Lucene doc ids are mapped to external ids once per index (see
 :func:`index.docid_table`) and each query's hits come back as one JSON string. Queries run on several threads
@@ -30,7 +31,7 @@ import numpy
 from .collection import read_manifest
 from .errors import InputError
 from .jvm import start_jvm
-from .queries import SpladeQueryEncoder, encode_topics, read_encoded_topics, write_encoded_topics
+from .queries import SpladeQueryEncoder, encode_topics, read_encoded_topics
 from .readers import read_topics
 
 start_jvm()  # must precede the first pyserini import
@@ -52,6 +53,39 @@ def rank_hits(hits: list) -> list:
     hits = sorted(hits, key=itemgetter(0))
     hits.sort(key=itemgetter(1), reverse=True)  # reverse keeps equal scores in docid order: Python sorts are stable
     return hits
+
+
+_F32 = numpy.float32
+_TIE_GAP, _TIE_STEP = _F32(1e-4), _F32(1e-6)
+
+
+def adjust_ties(scores: Sequence[float]) -> list[float]:
+    """Anserini's ``ScoreTiesAdjusterReranker``, to the bit, for ranked scores: round each to 4 decimals, then
+    lower the n-th member of a run of (near-)ties by n * 1e-6, in float32 as Java does. Anserini (and so Pyserini)
+    reports these scores; where the float can hold the step they keep trec_eval, which re-sorts ties by docid
+    descending, on the run's own order."""
+    if not len(scores):
+        return []
+    wide = numpy.asarray(scores, dtype=numpy.float64) * 10000.0
+    whole = numpy.floor(wide)
+    whole += (wide - whole) >= 0.5  # Java's Math.round: half up
+    rounded = (whole / 10000.0).astype(numpy.float32)
+    # Fast path: a run continues while the previous (adjusted) score is within 1e-4 of this one. Assume the runs
+    # are those of the rounded scores, adjust, then confirm the assumption on the adjusted scores.
+    tied = numpy.empty(len(rounded), dtype=bool)
+    tied[0] = False
+    tied[1:] = (rounded[:-1] - rounded[1:]) <= _TIE_GAP
+    starts = numpy.flatnonzero(~tied)
+    positions = numpy.arange(len(rounded))
+    dup = (positions - starts[numpy.searchsorted(starts, positions, side="right") - 1]).astype(numpy.float32)
+    adjusted = rounded - _TIE_STEP * dup
+    if numpy.array_equal(tied[1:], (adjusted[:-1] - rounded[1:]) <= _TIE_GAP):
+        return adjusted.astype(numpy.float64).tolist()
+    out, run = rounded.copy(), 0  # the exact sequential rule, for the rare run whose steps cross a gap
+    for i in range(1, len(out)):
+        run = run + 1 if out[i - 1] - out[i] <= _TIE_GAP else 0
+        out[i] = out[i] - _TIE_STEP * _F32(run)
+    return out.astype(numpy.float64).tolist()
 
 
 class ImpactSearcher:
@@ -155,7 +189,8 @@ class ImpactSearcher:
             n *= 2
         floor = hits[k - 1][1] if len(hits) >= k else -math.inf
         docids = self._docids
-        return rank_hits([(docids[doc], score) for doc, score in hits if score >= floor])[:k]
+        ranked = rank_hits([(docids[doc], score) for doc, score in hits if score >= floor])[:k]
+        return list(zip([docid for docid, _ in ranked], adjust_ties([score for _, score in ranked])))
 
     def search(self, vector: dict, k: int) -> list[tuple[str, float]]:
         """The k best (docid, score) for one query vector {term: weight}, ranked as Anserini ranks them."""
@@ -246,11 +281,12 @@ def _write_atomically(path: Path, lines: list[str]) -> None:
 
 
 def search_topics(index: str | Path, topics: str | Path | None, output: str | Path, *,
-                  encoded_topics: str | Path | None = None, model: str | None = None, k: int = 1000,
+                  encoded_topics: str | Path | None = None, model: str | None = None, scale: float | None = None,
+                  k: int = 1000,
                   threads: int | None = None, batch_size: int = 32, query_max_length: int | None = None,
                   min_idf: float = 0.0, remove_query: bool = False, run_format: str = "trec", tag: str | None = None,
                   fields: Sequence[str] | None = None, device: str | None = None, allow_mismatch: bool = False,
-                  encoder: SpladeQueryEncoder | None = None, save_encoded: str | Path | None = None) -> dict:
+                  encoder: SpladeQueryEncoder | None = None) -> dict:
     """Search every query of ``topics`` (encoded on the fly) or of ``encoded_topics`` (a pre-encoded file, no model
     needed) on ``index`` and write a run to ``output``; returns facts about the run."""
     if k < 1:
@@ -259,6 +295,9 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
         raise InputError("give either topics (encoded on the fly) or encoded_topics (a pre-encoded file), not both")
     if run_format not in RUN_FORMATS:
         raise InputError(f"run format must be one of {RUN_FORMATS}, not {run_format!r}")
+    if encoded_topics is not None and (model, scale, query_max_length, encoder) != (None,) * 4:
+        raise InputError("model, scale and query max length apply to encoding queries; pre-encoded topics carry "
+                         "their own (re-encode them with encode-queries to change these)")
     manifest = read_manifest(index)
     threads = threads or os.cpu_count() or 1
     started = time.time()
@@ -269,12 +308,10 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
                   f"scale cannot be checked against the index", file=sys.stderr)
         problems = check_compatible(queries.settings, manifest, str(index), allow_mismatch)
     else:
-        encoder = encoder or SpladeQueryEncoder(model, index=index, device=device, batch_size=batch_size,
-                                                max_length=query_max_length)
+        encoder = encoder or SpladeQueryEncoder(model, index=index, scale=scale, device=device,
+                                                batch_size=batch_size, max_length=query_max_length)
         problems = check_compatible(encoder.settings, manifest, str(index), allow_mismatch)  # before the work
         queries = encode_topics(read_topics(topics, fields), encoder)
-        if save_encoded is not None:
-            write_encoded_topics(save_encoded, queries)
     encoded = time.time()
     with ImpactSearcher(index, min_idf=min_idf) as searcher:
         # One more hit per query where the query's own id may be dropped, so every query still gets k.
