@@ -28,7 +28,7 @@ from typing import Sequence
 
 import numpy
 
-from .collection import read_manifest
+from .collection import MANIFEST, read_manifest
 from .errors import InputError
 from .jvm import start_jvm
 from .queries import SpladeQueryEncoder, encode_topics, read_encoded_topics
@@ -298,7 +298,14 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
     if encoded_topics is not None and (model, scale, query_max_length, encoder) != (None,) * 4:
         raise InputError("model, scale and query max length apply to encoding queries; pre-encoded topics carry "
                          "their own (re-encode them with encode-queries to change these)")
-    manifest = read_manifest(index)
+    if not Path(index).is_dir():
+        raise InputError(f"{index}: no such index directory")
+    # An index built elsewhere (e.g. by Anserini) has no manifest: pre-encoded topics can still search it.
+    foreign = not (Path(index) / MANIFEST).is_file()
+    if foreign and encoded_topics is None and encoder is None and (model is None or scale is None):
+        raise InputError(f"{index} has no {MANIFEST} (not built by splade-anserini), so the query model and scale "
+                         f"are unknown: pass --model and --scale, or search with --encoded-topics")
+    manifest = {} if foreign else read_manifest(index)
     threads = threads or os.cpu_count() or 1
     started = time.time()
     if encoded_topics is not None:
@@ -308,7 +315,7 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
                   f"scale cannot be checked against the index", file=sys.stderr)
         problems = check_compatible(queries.settings, manifest, str(index), allow_mismatch)
     else:
-        encoder = encoder or SpladeQueryEncoder(model, index=index, scale=scale, device=device,
+        encoder = encoder or SpladeQueryEncoder(model, index=None if foreign else index, scale=scale, device=device,
                                                 batch_size=batch_size, max_length=query_max_length)
         problems = check_compatible(encoder.settings, manifest, str(index), allow_mismatch)  # before the work
         queries = encode_topics(read_topics(topics, fields), encoder)

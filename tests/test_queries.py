@@ -219,3 +219,20 @@ def test_tie_adjustment_follows_anserinis_rule():
     for scores in cases:
         assert adjust_ties(scores) == java_tie_adjuster(scores), scores[:5]
     assert adjust_ties([15.0, 15.0]) == [15.0, 14.999999046325684]  # as Anserini reported it for a real tie
+
+
+def test_an_index_without_our_manifest_is_searched_with_pre_encoded_topics(tie_index, tmp_path):
+    import shutil
+    foreign = tmp_path / "anserini-index"
+    shutil.copytree(tie_index, foreign)
+    (foreign / "manifest.json").unlink()
+    (foreign / DOCIDS).unlink()
+    topics = tmp_path / "t.tsv"
+    topics.write_text("q1\thoney honey bee\nq2\tcommon\n")
+    run = tmp_path / "r.trec"
+    facts = search_topics(foreign, None, run, encoded_topics=topics, k=5, min_idf=-1)
+    assert facts["lines"] == 10 and (foreign / DOCIDS).is_file()
+    first = run.read_text().splitlines()[0].split()
+    assert (first[0], first[2]) == ("q1", anserini_search(foreign, {"honey": 2, "bee": 1}, 1)[0][0])
+    with pytest.raises(InputError, match="has no manifest.json"):
+        search_topics(foreign, DEMO / "queries.tsv", run)
