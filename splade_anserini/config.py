@@ -2,9 +2,18 @@
 
 A config is read, overridden from the command line with ``key=value`` (dotted keys reach into sections, values
 are parsed as YAML: ``encode.scale=50``, ``search.k=100``, ``model=/path/to/model``), validated, and turned into
-artifact paths that are the same every time for the same experiment::
+artifact paths that are the same every time for the same experiment and differ when a setting that changes them
+differs::
 
-    collections/<name>.<model>/    indexes/<name>.<model>/    runs/<name>.<model>.trec (+ .metrics.json)
+    collections/<corpus>.<model>[.<settings>]/   indexes/<corpus>.<model>[.<settings>]/   indexes/<corpus>.bm25/
+    runs/<topics>.<model>[.<settings>].trec (+ .metrics.json, .config.yaml)       runs/<topics>.bm25.trec
+
+``<corpus>`` is ``corpus_name`` (default: the experiment's name); ``<settings>`` lists the encoding settings that
+differ from the defaults (``scale50``, ``len512``, ``sum``, ``fields-text``; title + text count as default), so an index built with another scale,
+length, pooling or text fields is never picked up by mistake. ``<topics>`` is the topic set's name: a config has
+either one (``topics``, ``qrels``, ``measures``, ``expected`` at the top, named ``topics_name``, by default the corpus
+name) or a list
+``topic_sets`` of them, each with its own name, topics, qrels, measures and expected scores.
 
 Local data: ``data: DIR`` (in the file, relative to it, or ``--data DIR`` on the command line, relative to the
 working directory) stands for ``DIR/corpus.jsonl``, ``DIR/queries.tsv`` and ``DIR/qrels.txt``.
@@ -28,7 +37,9 @@ DEFAULTS = {
     "description": "",
     "data": None,
     "corpus": None,
+    "corpus_name": None,
     "topics": None,
+    "topics_name": None,
     "qrels": None,
     "fields": [],
     "topic_fields": [],
@@ -37,10 +48,16 @@ DEFAULTS = {
     "index": {"threads": None},
     "search": {"k": 1000, "threads": None, "batch_size": 32, "remove_query": False, "query_max_length": None,
                "min_idf": 0.0, "format": "trec", "encoded_topics": None},
+    "bm25": {"enabled": False, "k1": 0.9, "b": 0.4, "threads": None},
     "measures": ["nDCG@10", "RR@10", "R@100", "R@1000", "AP"],
     "expected": {},
+    "expected_bm25": {},
     "tolerance": 0.002,
+    "topic_sets": [],
 }
+TOPIC_SET_KEYS = ("name", "topics", "qrels", "topic_fields", "measures", "expected", "expected_bm25", "encoded_topics")
+# Encoding settings that change an index, with the short form they take in artifact names when not the default.
+NAMED_SETTINGS = {"scale": ("scale{}", 100), "max_length": ("len{}", 256), "pooling": ("{}", "max")}
 DATA_FILES = {"corpus": "corpus.jsonl", "topics": "queries.tsv", "qrels": "qrels.txt"}
 
 
@@ -49,7 +66,7 @@ def _merge(base: dict, extra: dict, where: str) -> dict:
     for key, value in extra.items():
         if key not in base:
             raise InputError(f"{where}: unknown setting {key!r} (known: {', '.join(sorted(base))})")
-        if isinstance(base[key], dict) and key != "expected":
+        if isinstance(base[key], dict) and key not in ("expected", "expected_bm25"):
             if not isinstance(value, dict):
                 raise InputError(f"{where}: {key!r} must be a mapping")
             out[key] = _merge(base[key], value, f"{where}: {key}")
@@ -72,7 +89,7 @@ def apply_override(config: dict, text: str) -> None:
         if not isinstance(node.get(part), dict):
             raise InputError(f"Override {text!r}: {part!r} is not a section")
         node = node[part]
-    if path[-1] not in node and node is not config.get("expected"):
+    if path[-1] not in node and node is not config.get("expected") and node is not config.get("expected_bm25"):
         raise InputError(f"Override {text!r}: unknown setting {'.'.join(path)!r}")
     node[path[-1]] = value
 
@@ -80,6 +97,45 @@ def apply_override(config: dict, text: str) -> None:
 def slug(text: str) -> str:
     """A file-name-safe short name: 'naver/splade-cocondenser-ensembledistil' -> 'splade-cocondenser-ensembledistil'."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(str(text).rstrip("/")).name) or "model"
+
+
+def _fields_part(fields) -> list:
+    """Text fields in an artifact name, unless they are the usual title + text (the default for BEIR files)."""
+    if not fields or list(fields) == ["title", "text"]:
+        return []
+    return ["fields-" + "-".join(slug(f) for f in fields)]
+
+
+@dataclass(frozen=True)
+class TopicSet:
+    """One set of topics with its qrels, measures, expected scores and run paths."""
+    name: str
+    topics: str | None
+    qrels: str
+    topic_fields: list
+    measures: list
+    expected: dict
+    expected_bm25: dict
+    encoded_topics: str | None
+    run: Path
+    bm25_run: Path
+
+    @property
+    def metrics(self) -> Path:
+        return metrics_path(self.run)
+
+    @property
+    def bm25_metrics(self) -> Path:
+        return metrics_path(self.bm25_run)
+
+    @property
+    def saved_config(self) -> Path:
+        """Where the effective config is saved beside the run."""
+        return self.metrics.with_name(self.metrics.name[:-len(".metrics.json")] + ".config.yaml")
+
+    @property
+    def all_measures(self) -> list:
+        return list(dict.fromkeys(list(self.measures) + list(self.expected) + list(self.expected_bm25)))
 
 
 @dataclass(frozen=True)
@@ -94,8 +150,21 @@ class Experiment:
         return self.config["name"]
 
     @property
+    def corpus_name(self) -> str:
+        return self.config["corpus_name"] or self.name
+
+    @property
+    def model_tag(self) -> str:
+        """The model's short name plus every encoding setting that differs from the default."""
+        encode = self.config["encode"]
+        parts = [slug(self.config["model"])]
+        parts += [form.format(encode[key]) for key, (form, default) in NAMED_SETTINGS.items() if encode[key] != default]
+        parts += _fields_part(self.config["fields"])
+        return ".".join(parts)
+
+    @property
     def tag(self) -> str:
-        return f"{self.name}.{slug(self.config['model'])}"
+        return f"{self.corpus_name}.{self.model_tag}"
 
     @property
     def collection(self) -> Path:
@@ -106,13 +175,60 @@ class Experiment:
         return self.workdir / "indexes" / self.tag
 
     @property
+    def bm25_index(self) -> Path:
+        return self.workdir / "indexes" / ".".join([self.corpus_name, "bm25"] + _fields_part(self.config["fields"]))
+
+    @property
+    def topic_sets(self) -> list[TopicSet]:
+        config, runs = self.config, self.workdir / "runs"
+        suffix = ".trec" if config["search"]["format"] == "trec" else ".msmarco.tsv"
+        raw = config["topic_sets"] or [{"name": config["topics_name"] or self.corpus_name}]
+        sets = []
+        for entry in raw:
+            get = lambda key: entry.get(key, config.get(key))  # noqa: E731  (a set inherits the top level)
+            sets.append(TopicSet(
+                name=entry["name"], topics=get("topics"), qrels=get("qrels"), topic_fields=list(get("topic_fields")),
+                measures=list(get("measures")), expected=dict(entry.get("expected", config["expected"])),
+                expected_bm25=dict(entry.get("expected_bm25", config["expected_bm25"])),
+                encoded_topics=entry.get("encoded_topics", config["search"]["encoded_topics"]),
+                run=runs / f"{entry['name']}.{self.model_tag}{suffix}", bm25_run=runs / f"{entry['name']}.bm25.trec"))
+        return sets
+
+    @property
     def run(self) -> Path:
-        suffix = ".trec" if self.config["search"]["format"] == "trec" else ".msmarco.tsv"
-        return self.workdir / "runs" / f"{self.tag}{suffix}"
+        """The first topic set's run."""
+        return self.topic_sets[0].run
 
     @property
     def metrics(self) -> Path:
-        return metrics_path(self.run)
+        return self.topic_sets[0].metrics
+
+
+def _local_path(value, base_dir: Path):
+    """A file path in a config is relative to the config file; irds: ids and absolute paths stay as they are."""
+    if not value or str(value).startswith("irds:") or Path(value).is_absolute():
+        return value
+    return os.path.normpath(base_dir / value)
+
+
+def _resolve_paths(config: dict, base_dir: Path) -> None:
+    for key in ("data", *DATA_FILES):
+        config[key] = _local_path(config[key], base_dir)
+    config["search"]["encoded_topics"] = _local_path(config["search"]["encoded_topics"], base_dir)
+    for entry in config["topic_sets"] if isinstance(config["topic_sets"], list) else []:
+        if isinstance(entry, dict):
+            for key in ("topics", "qrels", "encoded_topics"):
+                entry[key] = _local_path(entry.get(key), base_dir) if entry.get(key) else entry.get(key)
+
+
+def _use_data(config: dict, directory: str) -> None:
+    """``data: DIR`` stands for DIR/corpus.jsonl, DIR/queries.tsv and DIR/qrels.txt."""
+    local = Path(directory)
+    if not local.is_dir():
+        raise InputError(f"{local}: data directory not found (expected corpus.jsonl, queries.tsv, qrels.txt)")
+    config["data"] = str(local)
+    for key, filename in DATA_FILES.items():
+        config[key] = str(local / filename)
 
 
 def load_experiment(path: str | Path | None = None, overrides=(), data: str | Path | None = None,
@@ -134,25 +250,24 @@ def load_experiment(path: str | Path | None = None, overrides=(), data: str | Pa
             raise InputError(f"{path}: a config must be a YAML mapping")
         base_dir = path.parent
     config = _merge(DEFAULTS, raw, str(path or "config"))
-    for override in overrides:
-        apply_override(config, override)
     if config["name"] is None and path is not None:
         config["name"] = path.stem
-    local = Path(data) if data else (Path(os.path.normpath(base_dir / config["data"])) if config["data"] else None)
-    if local is not None:
-        if not local.is_dir():
-            raise InputError(f"{local}: data directory not found (expected corpus.jsonl, queries.tsv, qrels.txt)")
-        config["data"] = str(local)
-        for key, filename in DATA_FILES.items():
-            config[key] = str(local / filename)
-    else:
-        for key in DATA_FILES:
-            value = config[key]
-            if value and not str(value).startswith("irds:") and not Path(value).is_absolute():
-                config[key] = os.path.normpath(base_dir / value)
-    encoded = config["search"]["encoded_topics"]
-    if encoded and not Path(encoded).is_absolute():
-        config["search"]["encoded_topics"] = os.path.normpath(base_dir / encoded)
+    # Precedence: the file, then --data, then key=value overrides. Paths are relative to where they were written:
+    # the config file's directory for the file's, the working directory for the command line's.
+    _resolve_paths(config, base_dir)
+    if config["data"]:
+        _use_data(config, config["data"])
+    if data:
+        _use_data(config, os.path.normpath(data))
+    cwd = Path.cwd()
+    for override in overrides:
+        keys, _ = parse_override(override)
+        apply_override(config, override)
+        if keys == ["data"] and config["data"]:
+            _use_data(config, _local_path(config["data"], cwd))
+        elif keys in (["corpus"], ["topics"], ["qrels"], ["search", "encoded_topics"]):
+            node = config["search"] if keys[0] == "search" else config
+            node[keys[-1]] = _local_path(node[keys[-1]], cwd)
     validate(config, str(path or "config"))
     return Experiment(config, path, Path(workdir))
 
@@ -160,9 +275,11 @@ def load_experiment(path: str | Path | None = None, overrides=(), data: str | Pa
 def validate(config: dict, where: str) -> None:
     if not config.get("name") or not re.fullmatch(r"[A-Za-z0-9._-]+", str(config["name"])):
         raise InputError(f"{where}: 'name' must be a non-empty file-name-safe string")
-    for key in ("corpus", "topics", "qrels"):
-        if not config.get(key):
-            raise InputError(f"{where}: no {key!r} given (set it, or 'data: DIR' / --data DIR)")
+    if not config.get("corpus"):
+        raise InputError(f"{where}: no 'corpus' given (set it, or 'data: DIR' / --data DIR)")
+    if config["corpus_name"] is not None and not re.fullmatch(r"[A-Za-z0-9._-]+", str(config["corpus_name"])):
+        raise InputError(f"{where}: 'corpus_name' must be a file-name-safe string")
+    _validate_topic_sets(config, where)
     encode = config["encode"]
     if not isinstance(encode["scale"], (int, float)) or encode["scale"] <= 0:
         raise InputError(f"{where}: encode.scale must be a positive number")
@@ -180,8 +297,48 @@ def validate(config: dict, where: str) -> None:
     if search["query_max_length"] is not None and (not isinstance(search["query_max_length"], int)
                                                    or search["query_max_length"] < 3):
         raise InputError(f"{where}: search.query_max_length must be an integer >= 3")
-    for measure in list(config["measures"]) + list(config["expected"]):
-        parse_measure(str(measure))
-    for measure, value in config["expected"].items():
-        if not isinstance(value, (int, float)):
-            raise InputError(f"{where}: expected score for {measure} must be a number")
+    if not isinstance(config["bm25"]["enabled"], bool):
+        raise InputError(f"{where}: bm25.enabled must be true or false")
+    for key in ("k1", "b"):
+        if not isinstance(config["bm25"][key], (int, float)) or config["bm25"][key] < 0:
+            raise InputError(f"{where}: bm25.{key} must be a non-negative number")
+
+
+def _validate_topic_sets(config: dict, where: str) -> None:
+    sets = config["topic_sets"]
+    if not isinstance(sets, list):
+        raise InputError(f"{where}: 'topic_sets' must be a list of mappings")
+    if sets and (config["topics"] or config["qrels"]):
+        raise InputError(f"{where}: give 'topics'/'qrels' (one topic set) or 'topic_sets', not both")
+    if not sets:
+        sets = [{"name": config["topics_name"] or config["corpus_name"] or config["name"]}]
+    names = set()
+    for number, entry in enumerate(sets, start=1):
+        here = f"{where}: topic_sets[{number}]" if config["topic_sets"] else where
+        if not isinstance(entry, dict):
+            raise InputError(f"{here} must be a mapping")
+        unknown = sorted(set(entry) - set(TOPIC_SET_KEYS))
+        if unknown:
+            raise InputError(f"{here}: unknown setting(s) {unknown} (known: {', '.join(TOPIC_SET_KEYS)})")
+        name = entry.get("name")
+        if not name or not re.fullmatch(r"[A-Za-z0-9._-]+", str(name)):
+            raise InputError(f"{here}: 'name' must be a non-empty file-name-safe string")
+        if name in names:
+            raise InputError(f"{here}: topic set name {name!r} is used twice")
+        names.add(name)
+        get = lambda key: entry.get(key, config.get(key))  # noqa: E731
+        encoded = entry.get("encoded_topics", config["search"]["encoded_topics"])
+        if not get("topics") and not encoded:
+            raise InputError(f"{here}: no 'topics' given (set it, or 'data: DIR' / --data DIR)")
+        if not get("qrels"):
+            raise InputError(f"{here}: no 'qrels' given (set it, or 'data: DIR' / --data DIR)")
+        for key in ("expected", "expected_bm25"):
+            scores = entry.get(key, config[key])
+            if not isinstance(scores, dict):
+                raise InputError(f"{here}: {key!r} must be a mapping of measure: score")
+            for measure, value in scores.items():
+                parse_measure(str(measure))
+                if not isinstance(value, (int, float)):
+                    raise InputError(f"{here}: expected score for {measure} must be a number")
+        for measure in get("measures"):
+            parse_measure(str(measure))

@@ -78,48 +78,63 @@ def index_document_count(index: str | Path) -> int:
         _close_reader(reader)
 
 
-def build_index(collection: str | Path, index: str | Path, *, threads: int | None = None,
-                overwrite: bool = False) -> dict:
-    """Index ``collection`` (or a directory of its shards) into ``index``; returns the index manifest (the
-    collection's, plus index facts)."""
-    collection, index = Path(collection), Path(index)
-    manifest, files = load_collection(collection)
-    if not files:
-        raise InputError(f"{collection}: no part-*.jsonl files beside the manifest")
+def anserini_index(index: str | Path, fill_inputs, *, collection_class: str, extra_args=(), threads: int,
+                   manifest: dict, what: str, overwrite: bool = False) -> dict:
+    """Run Anserini's IndexCollection over the files that ``fill_inputs(directory)`` puts into a scratch directory
+    (it returns how many documents it put there), into a staging directory that becomes ``index`` only when
+    complete: document count checked, docid table and ``manifest`` (plus index facts) written. Returns the manifest."""
+    index = Path(index)
     prepare_output(index, overwrite)
-    threads = threads or min(len(files), os.cpu_count() or 1)
     start_jvm()
     from jnius import JavaException, autoclass
 
     index.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{index.name}.partial-", dir=index.parent))
-    # Anserini reads every file in its input directory; give it only the part files (links), not the manifest.
+    # Anserini reads every file in its input directory: give it only the documents.
     inputs = Path(tempfile.mkdtemp(prefix=f".{index.name}.inputs-", dir=index.parent))
     started = time.time()
     try:
-        for number, path in enumerate(files):
-            os.symlink(path.resolve(), inputs / f"{number:06d}-{path.name}")
-        args = ["-collection", "JsonVectorCollection", "-input", str(inputs), "-index", str(staging),
-                "-generator", "DefaultLuceneDocumentGenerator", "-threads", str(threads),
-                "-impact", "-pretokenized"]
+        expected = fill_inputs(inputs)
+        args = ["-collection", collection_class, "-input", str(inputs), "-index", str(staging),
+                "-generator", "DefaultLuceneDocumentGenerator", "-threads", str(threads), *extra_args]
         try:
             autoclass("io.anserini.index.IndexCollection").main(args)
         except JavaException as err:
-            raise SpladeAnseriniError(f"Anserini failed to index {collection}: {err}") from None
+            raise SpladeAnseriniError(f"Anserini failed to index {what}: {err}") from None
         reader = _open_reader(staging)
         try:
             count = reader.numDocs()
             docid_table(staging, reader)
         finally:
             _close_reader(reader)
-        if count != manifest["documents"]:
-            raise SpladeAnseriniError(f"Index of {collection} holds {count} documents but the manifest lists "
-                                      f"{manifest['documents']}; some documents were not indexed (see Anserini's log above)")
-        index_manifest = dict(manifest, collection=str(collection.resolve()), index_threads=threads,
-                              index_seconds=round(time.time() - started, 2), index_documents=count)
+        if count != expected:
+            raise SpladeAnseriniError(f"Index of {what} holds {count} documents but {expected} were given; some "
+                                      f"documents were not indexed (see Anserini's log above)")
+        index_manifest = dict(manifest, index_threads=threads, index_seconds=round(time.time() - started, 2),
+                              index_documents=count)
         write_manifest(staging, index_manifest)
         replace_directory(staging, index)
         return index_manifest
     finally:
         shutil.rmtree(inputs, ignore_errors=True)
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def build_index(collection: str | Path, index: str | Path, *, threads: int | None = None,
+                overwrite: bool = False) -> dict:
+    """Index ``collection`` (or a directory of its shards) into ``index``; returns the index manifest (the
+    collection's, plus index facts)."""
+    collection = Path(collection)
+    manifest, files = load_collection(collection)
+    if not files:
+        raise InputError(f"{collection}: no part-*.jsonl files beside the manifest")
+
+    def link_parts(inputs: Path) -> int:
+        for number, path in enumerate(files):
+            os.symlink(path.resolve(), inputs / f"{number:06d}-{path.name}")
+        return manifest["documents"]
+
+    return anserini_index(index, link_parts, collection_class="JsonVectorCollection",
+                          extra_args=("-impact", "-pretokenized"), threads=threads or min(len(files), os.cpu_count() or 1),
+                          manifest=dict(manifest, collection=str(collection.resolve())), what=str(collection),
+                          overwrite=overwrite)

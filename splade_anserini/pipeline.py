@@ -1,4 +1,5 @@
-"""Runs an experiment config through encode -> index -> search -> eval, reusing finished artifacts.
+"""Runs an experiment config through encode -> index -> search -> eval (per topic set), plus the BM25 baseline,
+reusing finished artifacts.
 
 A step is skipped when its artifact is complete and was made with the same settings (the manifest says so); an
 artifact made with other settings is never reused silently: the step stops and says how to proceed.
@@ -8,12 +9,15 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+
+import yaml
 
 from .collection import MANIFEST, read_manifest
 from .config import Experiment
 from .errors import InputError
 
-STEPS = ("encode", "index", "search", "eval")
+STEPS = ("encode", "index", "search", "eval", "bm25")
 
 
 def _say(message: str) -> None:
@@ -56,13 +60,36 @@ def _reusable(directory, experiment: Experiment, force: bool) -> bool:
     return True
 
 
-def run_steps(experiment: Experiment, steps=STEPS, *, force: bool = False, progress: bool = True) -> dict | None:
-    """Run the named steps in flow order; returns the metrics when 'eval' ran."""
+def _save_config(experiment: Experiment, path: Path) -> None:
+    """The effective config (overrides applied, paths resolved), beside an artifact it made."""
+    path.write_text(f"# effective config of {experiment.source or 'the command line'}, saved with its output\n"
+                    + yaml.safe_dump(experiment.config, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def _bm25_reusable(experiment: Experiment, force: bool) -> bool:
+    index = experiment.bm25_index
+    if force or not (index / MANIFEST).is_file():
+        return False
+    manifest = read_manifest(index)
+    wanted = {"corpus": _source_key(experiment.config["corpus"]), "fields": list(experiment.config["fields"])}
+    there = {"corpus": _source_key(manifest.get("corpus")), "fields": manifest.get("fields")}
+    if there != wanted:
+        raise InputError(f"{index} was made from another corpus or fields ({there} there, {wanted} wanted); delete "
+                         f"it, pass --force to rebuild it, or set another corpus_name")
+    return True
+
+
+def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progress: bool = True) -> dict:
+    """Run the named steps in flow order (default: all, BM25 where the config enables it).
+
+    Returns {topic set name: {"splade": metrics, "bm25": metrics}} for what was evaluated."""
+    config = experiment.config
+    if steps is None:
+        steps = [s for s in STEPS if s != "bm25" or config["bm25"]["enabled"]]
     unknown = [s for s in steps if s not in STEPS]
     if unknown:
         raise InputError(f"Unknown step(s) {unknown}; steps are {', '.join(STEPS)}")
-    config = experiment.config
-    metrics = None
+    results: dict = {}
     if "encode" in steps:
         if _reusable(experiment.collection, experiment, force):
             _say(f"encode: reusing {experiment.collection}")
@@ -71,6 +98,7 @@ def run_steps(experiment: Experiment, steps=STEPS, *, force: bool = False, progr
             _say(f"encode: {config['corpus']} -> {experiment.collection}")
             encode_corpus(config["corpus"], experiment.collection, encode_settings(experiment), overwrite=True,
                           progress=progress)
+            _save_config(experiment, experiment.collection / "config.yaml")
     if "index" in steps:
         if _reusable(experiment.index, experiment, force):
             _say(f"index: reusing {experiment.index}")
@@ -78,29 +106,61 @@ def run_steps(experiment: Experiment, steps=STEPS, *, force: bool = False, progr
             from .index import build_index
             _say(f"index: {experiment.collection} -> {experiment.index}")
             build_index(experiment.collection, experiment.index, threads=config["index"]["threads"], overwrite=True)
-    if "search" in steps:
-        from .search import search_topics
-        _say(f"search: {config['search']['encoded_topics'] or config['topics']} on {experiment.index} -> {experiment.run}")
-        search = config["search"]
-        encoded = search["encoded_topics"]
-        search_topics(experiment.index, None if encoded else config["topics"], experiment.run, encoded_topics=encoded,
-                      k=search["k"], threads=search["threads"], batch_size=search["batch_size"],
-                      query_max_length=search["query_max_length"], min_idf=search["min_idf"],
-                      remove_query=search["remove_query"], run_format=search["format"],
-                      fields=config["topic_fields"] or None, tag=experiment.tag)
-    if "eval" in steps:
-        from .evaluate import evaluate_run
-        measures = list(dict.fromkeys(list(config["measures"]) + list(config["expected"])))
-        result = evaluate_run(experiment.run, config["qrels"], measures, experiment.metrics, extra={"config": config})
-        metrics = result["metrics"]
-    return metrics
+            _save_config(experiment, experiment.index / "config.yaml")
+    search = config["search"]
+    for topic_set in experiment.topic_sets:
+        if "search" in steps:
+            from .search import search_topics
+            source = topic_set.encoded_topics or topic_set.topics
+            _say(f"search: {source} on {experiment.index} -> {topic_set.run}")
+            search_topics(experiment.index, None if topic_set.encoded_topics else topic_set.topics, topic_set.run,
+                          encoded_topics=topic_set.encoded_topics, k=search["k"], threads=search["threads"],
+                          batch_size=search["batch_size"], query_max_length=search["query_max_length"],
+                          min_idf=search["min_idf"], remove_query=search["remove_query"], run_format=search["format"],
+                          fields=topic_set.topic_fields or None, tag=experiment.tag)
+            _save_config(experiment, topic_set.saved_config)
+        if "eval" in steps:
+            results.setdefault(topic_set.name, {})["splade"] = _evaluate(experiment, topic_set, topic_set.run,
+                                                                         topic_set.metrics, experiment.model_tag)
+    if "bm25" in steps:
+        from .bm25 import build_bm25_index, search_bm25
+        if _bm25_reusable(experiment, force):
+            _say(f"bm25: reusing {experiment.bm25_index}")
+        else:
+            _say(f"bm25: {config['corpus']} -> {experiment.bm25_index}")
+            build_bm25_index(config["corpus"], experiment.bm25_index, fields=config["fields"] or None,
+                             threads=config["bm25"]["threads"] or config["index"]["threads"], overwrite=True)
+        for topic_set in experiment.topic_sets:
+            if not topic_set.topics:
+                continue  # only pre-encoded topics: no text for BM25
+            search_bm25(experiment.bm25_index, topic_set.topics, topic_set.bm25_run, k=search["k"],
+                        k1=config["bm25"]["k1"], b=config["bm25"]["b"], threads=config["bm25"]["threads"],
+                        remove_query=search["remove_query"], fields=topic_set.topic_fields or None)
+            results.setdefault(topic_set.name, {})["bm25"] = _evaluate(experiment, topic_set, topic_set.bm25_run,
+                                                                       topic_set.bm25_metrics, "bm25")
+    return results
 
 
-def compare(experiment: Experiment, metrics: dict) -> tuple[list, bool]:
-    """Rows (measure, expected, measured, difference, ok) for every expected score; True when all are within tolerance."""
+def _evaluate(experiment: Experiment, topic_set, run: Path, output: Path, system: str) -> dict:
+    from .evaluate import evaluate_run
+    result = evaluate_run(run, topic_set.qrels, topic_set.all_measures, output,
+                          extra={"experiment": experiment.name, "topics_name": topic_set.name, "system": system,
+                                 "corpus_name": experiment.corpus_name, "config": experiment.config})
+    return result["metrics"]
+
+
+def compare(experiment: Experiment, results: dict) -> tuple[list, bool]:
+    """Rows (topic set, system, measure, expected, measured, difference, ok) for every expected score that was
+    evaluated; True when all are within tolerance."""
     tolerance = experiment.config["tolerance"]
     rows = []
-    for measure, expected in experiment.config["expected"].items():
-        measured = metrics[measure]
-        rows.append((measure, expected, measured, measured - expected, abs(measured - expected) <= tolerance))
+    for topic_set in experiment.topic_sets:
+        for system, expected in (("splade", topic_set.expected), ("bm25", topic_set.expected_bm25)):
+            metrics = results.get(topic_set.name, {}).get(system)
+            if metrics is None:
+                continue
+            for measure, value in expected.items():
+                measured = metrics[measure]
+                rows.append((topic_set.name, system, measure, value, measured, measured - value,
+                             abs(measured - value) <= tolerance))
     return rows, all(row[-1] for row in rows)

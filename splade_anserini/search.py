@@ -272,7 +272,8 @@ def format_run(results: dict, k: int, tag: str, remove_query: bool = False, run_
     return lines
 
 
-def _write_atomically(path: Path, lines: list[str]) -> None:
+def write_run_file(path: Path, lines: list[str]) -> None:
+    """Write run lines atomically (a reader never sees half a run)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8", newline="\n") as out:
@@ -331,7 +332,7 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
     lines = format_run(dict(zip(queries.ids, hits)), k, tag or f"splade-anserini.{Path(str(name)).name}",
                        remove_query, run_format)
     output = Path(output)
-    _write_atomically(output, lines)
+    write_run_file(output, lines)
     finished = time.time()
     facts = {"queries": len(queries), "lines": len(lines), "queries_without_hits": len(empty),
              "encode_seconds": round(encoded - started, 3), "search_seconds": round(finished - encoded, 3),

@@ -55,8 +55,37 @@ def test_config_run_reuses_finished_artifacts(tmp_path):
     assert "nDCG@10" in first.stdout
     second = cli("run", "--config", config, "--workdir", tmp_path, "--steps", "encode,index", "--quiet")
     assert "encode: reusing" in second.stderr and "index: reusing" in second.stderr
-    changed = cli("run", "--config", config, "--workdir", tmp_path, "--steps", "encode", "encode.scale=50")
-    assert changed.returncode == 2 and "made with other settings" in changed.stderr
+    # another scale is another collection, never the one built with scale 100
+    changed = cli("run", "--config", config, "--workdir", tmp_path, "--steps", "encode", "encode.scale=50", "--quiet")
+    assert changed.returncode == 0 and "reusing" not in changed.stderr
+    assert (tmp_path / "collections" / "demo.splade-tiny.scale50" / "manifest.json").is_file()
+    # the same name made from another corpus is refused, not reused
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"_id": "x", "text": "another corpus"}\n')
+    stale = cli("run", "--config", config, "--workdir", tmp_path, "--steps", "encode", f"corpus={other}")
+    assert stale.returncode == 2 and "made with other settings" in stale.stderr
+
+
+def test_verify_prints_bm25_beside_splade_and_report_collects_them(tmp_path):
+    config = tmp_path / "demo-verify.yaml"
+    config.write_text((ROOT / "configs" / "demo.yaml").read_text().replace("../splade_anserini", str(ROOT / "splade_anserini"))
+                      + "expected: {nDCG@10: 0.8343}\nexpected_bm25: {nDCG@10: 0.8013}\n")
+    out = cli("verify", "--config", config, "--workdir", tmp_path, "--quiet")
+    assert out.returncode == 0, out.stderr
+    header = next(line for line in out.stdout.splitlines() if line.startswith("measure"))
+    assert header.split() == ["measure", "BM25", "expected", "splade-tiny", "expected"]
+    assert "verify: PASSED" in out.stdout
+    assert (tmp_path / "runs" / "demo.splade-tiny.config.yaml").is_file()
+    assert (tmp_path / "indexes" / "demo.bm25" / "manifest.json").is_file()
+    failing = cli("verify", "--config", config, "--workdir", tmp_path, "--quiet", "expected.nDCG@10=0.9")
+    assert failing.returncode == 1 and "OUTSIDE TOLERANCE" in failing.stdout and "verify: FAILED" in failing.stdout
+    report = cli("report", tmp_path / "runs")
+    lines = report.stdout.splitlines()
+    assert lines[0].startswith("| topics | system | queries | nDCG@10")
+    assert [line.split("|")[2].strip() for line in lines[2:]] == ["bm25", "splade-tiny"]
+    assert "0.8343" in lines[3] and "0.8013" in lines[2]
+    csv = cli("report", tmp_path / "runs", "--format", "csv", "--output", tmp_path / "table.csv")
+    assert csv.returncode == 0 and (tmp_path / "table.csv").read_text().startswith("topics,system,queries,nDCG@10")
 
 
 def test_make_verbs_follow_the_encode_goal(tmp_path):

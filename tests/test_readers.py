@@ -85,3 +85,22 @@ def test_topics_and_qrels(tmp_path):
     assert read_qrels(qrels) == {"1": {"d1": 2, "d2": 0}, "2": {"d3": 1}}
     with pytest.raises(InputError, match=r"bad.txt:1: expected 'qid iteration docid relevance'"):
         read_qrels(write(tmp_path / "bad.txt", "1 d1 2\n"))
+
+
+def test_an_irds_source_that_cannot_be_fetched_fails_within_seconds(tmp_path):
+    """No download possible (an empty ir_datasets home, every proxy pointing at a closed port): one clear error."""
+    import os
+    import subprocess
+    import sys
+    import time
+    env = dict(os.environ, IR_DATASETS_HOME=str(tmp_path / "irds"), HTTPS_PROXY="http://127.0.0.1:9",
+               HTTP_PROXY="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9", http_proxy="http://127.0.0.1:9")
+    started = time.time()
+    out = subprocess.run([sys.executable, "-m", "splade_anserini", "encode", "--corpus", "irds:beir/nfcorpus",
+                          "--output", str(tmp_path / "out"), "--quiet"], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert out.returncode == 2, out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("splade-anserini: error: irds:beir/nfcorpus: ir_datasets could not provide the docs")
+    assert "pass a local file instead" in last and "Traceback" not in out.stderr
+    assert time.time() - started < 60 and not (tmp_path / "out").exists()

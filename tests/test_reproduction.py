@@ -1,4 +1,5 @@
-"""Reference runs on the shared test collections: the pipeline must reproduce ../shared/data/README.md."""
+"""Reference runs on the shared test collections: the pipeline must reproduce ../shared/data/README.md, SPLADE
+and BM25 rows alike."""
 
 import pytest
 
@@ -14,7 +15,7 @@ pytestmark = [pytest.mark.shared, pytest.mark.slow]
 def test_reference_scores(name, collection, tmp_path):
     data = shared_collection(collection)
     experiment = load_experiment(ROOT / "configs" / f"{name}.yaml", data=data, workdir=tmp_path)
-    metrics = run_steps(experiment, progress=False)
-    rows, ok = compare(experiment, metrics)
-    assert rows, "the config names expected scores"
-    assert ok, "\n".join(f"{m}: expected {e:.4f}, measured {v:.4f}" for m, e, v, _, _ in rows)
+    results = run_steps(experiment, progress=False)
+    rows, ok = compare(experiment, results)
+    assert {system for _, system, *_ in rows} == {"splade", "bm25"}, "the config names expected SPLADE and BM25 scores"
+    assert ok, "\n".join(f"{s} {m}: expected {e:.4f}, measured {v:.4f}" for _, s, m, e, v, _, _ in rows)

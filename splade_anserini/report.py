@@ -1,0 +1,72 @@
+"""Results tables: metrics JSON files (written by ``eval``) collected into one table, as Markdown or CSV.
+
+One row per run (topic set and system: the SPLADE model tag, or ``bm25``), one column per measure; BM25 rows sit
+next to the SPLADE rows of the same topics so every table shows what SPLADE buys over BM25.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+
+import pandas
+
+from .errors import InputError
+
+
+def metrics_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The ``*.metrics.json`` files named, or found in the directories named."""
+    found = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found += sorted(path.glob("*.metrics.json"))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InputError(f"{path}: no such file or directory")
+    if not found:
+        raise InputError(f"no *.metrics.json files in {', '.join(map(str, paths))} (run eval first)")
+    return found
+
+
+def collect(paths: Iterable[str | Path]) -> pandas.DataFrame:
+    """A table with columns topics, system, queries, then one per measure (in first-seen order)."""
+    rows = []
+    for path in metrics_files(paths):
+        try:
+            result = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise InputError(f"{path}:{err.lineno}: malformed metrics JSON ({err.msg})") from None
+        if not isinstance(result, dict) or "metrics" not in result:
+            raise InputError(f"{path}: not a metrics file written by splade-anserini eval")
+        run = Path(result.get("run", path.name))
+        rows.append({"topics": result.get("topics_name") or run.name.split(".")[0],
+                     "system": result.get("system") or ".".join(run.name.split(".")[1:-1]) or run.stem,
+                     "queries": result.get("queries_in_qrels"), **result["metrics"]})
+    table = pandas.DataFrame(rows)
+    # BM25 first within each topic set: the baseline, then what improves on it
+    table["_order"] = table["system"] != "bm25"
+    return table.sort_values(["topics", "_order", "system"], kind="stable").drop(columns="_order").reset_index(drop=True)
+
+
+def to_markdown(table: pandas.DataFrame, digits: int = 4) -> str:
+    """A GitHub Markdown table (written here: pandas' own needs the optional tabulate package)."""
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return "" if value != value else f"{value:.{digits}f}"
+        return "" if value is None else str(value)
+
+    header = "| " + " | ".join(table.columns) + " |"
+    rule = "|" + "|".join("---" if i < 2 else "---:" for i in range(len(table.columns))) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def report(paths: Iterable[str | Path], fmt: str = "markdown", digits: int = 4) -> str:
+    table = collect(paths)
+    if fmt == "csv":
+        return table.to_csv(index=False, float_format=f"%.{digits}f")
+    if fmt == "markdown":
+        return to_markdown(table, digits)
+    raise InputError(f"report format must be markdown or csv, not {fmt!r}")
