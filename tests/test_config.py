@@ -26,6 +26,12 @@ def test_every_config_parses_and_validates(path, tmp_path):
         assert set(topic_set.expected) <= set(topic_set.all_measures)
     if experiment.config["expected"] or any(t.expected for t in experiment.topic_sets):
         assert experiment.config["tolerance"] <= 0.005
+    import ir_datasets  # every ir_datasets id must exist (checked in its registry; nothing is downloaded)
+    sources = [(experiment.config["corpus"], "docs")] + [(s, kind) for t in experiment.topic_sets
+                                                         for s, kind in ((t.topics, "queries"), (t.qrels, "qrels"))]
+    for source, kind in sources:
+        if source and source.startswith("irds:"):
+            assert getattr(ir_datasets.load(source[len("irds:"):]), f"has_{kind}")(), (source, kind)
 
 
 def test_a_changed_setting_gets_its_own_artifacts(tmp_path):
