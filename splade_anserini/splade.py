@@ -39,6 +39,20 @@ def quantize(weights: torch.Tensor, scale: float) -> torch.Tensor:
     return torch.round(weights.double() * scale).to(torch.int64)
 
 
+def pool(logits: torch.Tensor, attention_mask: torch.Tensor, pooling: str = "max", *,
+         textbook: bool = False) -> torch.Tensor:
+    """SPLADE's weights from full (batch, length, vocab) logits: ``log(1 + relu(.))`` pooled over the real tokens.
+
+    Differentiable (training uses it). Max pooling takes the max of the raw logits first and activates once, which
+    gives the same values and gradients with one activation per text instead of one per token; ``textbook=True``
+    computes the formula as written (:meth:`Splade.reference_weights`, for checks)."""
+    mask = attention_mask.unsqueeze(-1)
+    if pooling == "max" and not textbook:
+        return activation(logits.masked_fill(mask == 0, float("-inf")).amax(dim=1))
+    activated = activation(logits) * mask.to(logits.dtype)
+    return activated.amax(dim=1) if pooling == "max" else activated.sum(dim=1)
+
+
 def _parent_and_name(root: torch.nn.Module, target: torch.nn.Module):
     for name, module in root.named_modules():
         for child_name, child in module.named_children():
@@ -164,9 +178,7 @@ class Splade:
         batch = self.tokenize(texts)
         mask = batch["attention_mask"].to(self.device)
         logits = self.mlm(input_ids=batch["input_ids"].to(self.device), attention_mask=mask).logits
-        activated = activation(logits) * mask.unsqueeze(-1)
-        pooled = activated.max(dim=1).values if self.pooling == "max" else activated.sum(dim=1)
-        return pooled.float().cpu()
+        return pool(logits, mask, self.pooling, textbook=True).float().cpu()
 
     def sparse(self, weights: torch.Tensor, scale: float) -> list[dict]:
         """Quantize a (batch, vocab) weight tensor into {token: int} dicts without zeros, in vocabulary order."""
