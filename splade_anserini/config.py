@@ -96,8 +96,13 @@ def apply_override(config: dict, text: str) -> None:
 
 
 def slug(text: str) -> str:
-    """A file-name-safe short name: 'naver/splade-cocondenser-ensembledistil' -> 'splade-cocondenser-ensembledistil'."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(str(text).rstrip("/")).name) or "model"
+    """A file-name-safe short name: 'naver/splade-cocondenser-ensembledistil' -> 'splade-cocondenser-ensembledistil';
+    a training checkpoint keeps its run's name: 'checkpoints/run/final' -> 'run-final'."""
+    path = Path(str(text).rstrip("/"))
+    name = path.name
+    if (name == "final" or name.startswith("checkpoint-")) and path.parent.name:
+        name = f"{path.parent.name}-{name}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name) or "model"
 
 
 def _fields_part(fields) -> list:

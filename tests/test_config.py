@@ -6,7 +6,15 @@ from conftest import ROOT
 from splade_anserini.config import load_experiment
 from splade_anserini.errors import InputError
 
-CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+CONFIGS = sorted(p for p in (ROOT / "configs").glob("*.yaml") if not p.name.startswith("train-"))
+TRAIN_CONFIGS = sorted((ROOT / "configs").glob("train-*.yaml"))
+
+
+@pytest.mark.parametrize("path", TRAIN_CONFIGS, ids=lambda p: p.stem)
+def test_every_training_config_parses_and_validates(path):
+    from splade_anserini.train.trainer import load_settings
+    settings = load_settings(path)  # data paths are checked when training starts, not here
+    assert settings["name"] == path.stem and settings["output"]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -45,6 +53,8 @@ def test_a_changed_setting_gets_its_own_artifacts(tmp_path):
         assert changed.collection.name == changed.index.name
         names.add(changed.index.name)
     assert load_experiment(demo, ["encode.scale=50", "encode.max_length=512"]).model_tag == "splade-tiny.scale50.len512"
+    trained = load_experiment(demo, ["model=checkpoints/splade-tiny.train-scifact/final"], workdir=tmp_path)
+    assert trained.index.name == "demo.splade-tiny.train-scifact-final"  # a checkpoint keeps its run's name
     # settings that do not change the index keep its name
     assert load_experiment(demo, ["encode.batch_size=8", "search.k=5"], workdir=tmp_path).index == base.index
 
