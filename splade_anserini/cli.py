@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32",
                    help="autocast precision (GPU); float32 is exact, lower precision changes some weights")
+    p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
+                   help="bad documents (malformed line, missing id, duplicate id, empty text, invalid UTF-8): stop "
+                   "with an error naming file and line, or skip them, counted and listed in the manifest")
     p.add_argument("--num-shards", type=_positive_int, default=1, help="split the corpus into this many shards")
     p.add_argument("--shard-id", type=int, default=0, help="which shard this process encodes (0-based); "
                    "output goes to OUTPUT/shard-<id>-of-<n>/, and `index` takes OUTPUT")
@@ -118,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", default=["runs"], help="metrics files or directories (default: runs/)")
     p.add_argument("--format", choices=("markdown", "csv"), default="markdown")
     p.add_argument("--output", default=None, help="write the table here (default: print it)")
+
+    p = sub.add_parser("check", help="verify a collection or an index against its manifest")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--collection", help="checksums, document counts, ids, positive integer weights")
+    target.add_argument("--index", help="document count against the manifest and the collection, docid table")
 
     p = sub.add_parser("train", help="train or fine-tune a SPLADE model (configs/train-*.yaml)")
     p.add_argument("--config", required=True)
@@ -189,7 +197,8 @@ def _dispatch(args) -> int:
         from .encode import EncodeSettings, encode_corpus, shard_directory
         settings = EncodeSettings(model=args.model, scale=args.scale, max_length=args.max_length,
                                   pooling=args.pooling, fields=args.fields, batch_size=args.batch_size,
-                                  docs_per_file=args.docs_per_file, device=args.device, dtype=args.dtype)
+                                  docs_per_file=args.docs_per_file, device=args.device, dtype=args.dtype,
+                                  on_error=args.on_error)
         manifest = encode_corpus(args.corpus, args.output, settings, overwrite=args.overwrite,
                                  progress=not args.quiet, shard_id=args.shard_id, num_shards=args.num_shards)
         print(f"encoded {manifest['documents']} documents ({manifest['postings']} postings, "
@@ -231,6 +240,14 @@ def _dispatch(args) -> int:
             print(table)
     elif args.command in ("run", "verify"):
         return _run_config(args, verify=args.command == "verify")
+    elif args.command == "check":
+        from .check import check_collection, check_index
+        target = args.collection or args.index
+        problems = check_collection(target) if args.collection else check_index(target)
+        for problem in problems:
+            print(problem)
+        print(f"check: {target}: " + (f"{len(problems)} problem(s)" if problems else "OK"))
+        return 1 if problems else 0
     elif args.command == "train":
         from .train.trainer import load_settings, train
         final = train(load_settings(args.config, args.overrides), resume=args.resume, progress=not args.quiet)

@@ -2,16 +2,21 @@
 
 Each line is ``{"id": ..., "contents": ..., "vector": {"token": int, ...}}``: the integer "pseudo term
 frequencies" that Anserini indexes with ``--impact --pretokenized``. The collection is written into a hidden
-staging directory and moved into place only when complete, with the manifest written last, so a directory that has
-a ``manifest.json`` is always a whole collection.
+staging directory (``.<name>.partial/``) and moved into place only when complete, with the manifest written last, so
+a directory that has a ``manifest.json`` is always a whole collection.
+
+Writing is resumable: each part file is written under a temporary name, flushed to disk and renamed when full, and
+``progress.json`` in the staging directory records the finished parts (document ranges, checksums) and what the
+collection is being made from. A rerun with the same inputs and settings continues after the last finished part;
+one with others refuses the old staging directory and says why.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 
 from .errors import InputError
@@ -92,54 +97,125 @@ def replace_directory(staging: Path, target: Path) -> None:
     os.replace(staging, target)
 
 
-class CollectionWriter:
-    """Writes vectors into numbered part files of at most ``docs_per_file`` documents each."""
+PROGRESS = "progress.json"
 
-    def __init__(self, output: str | Path, *, docs_per_file: int = 100_000, overwrite: bool = False):
+
+def _fsync_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically and durably: temporary file, fsync, rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class CollectionWriter:
+    """Writes vectors into numbered part files of at most ``docs_per_file`` documents each, resumably.
+
+    ``identity`` describes what is being encoded (inputs and settings); an interrupted run with the same identity is
+    resumed: :attr:`resumed_documents` documents are already written, and the caller continues after them."""
+
+    def __init__(self, output: str | Path, *, docs_per_file: int = 100_000, overwrite: bool = False,
+                 identity: dict | None = None):
         if docs_per_file < 1:
             raise ValueError("docs_per_file must be positive")
         self.output = prepare_output(output, overwrite)
         self.output.parent.mkdir(parents=True, exist_ok=True)
-        self.staging = self.output.parent / f".{self.output.name}.partial-{os.getpid()}-{int(time.time())}"
-        self.staging.mkdir()
+        self.staging = self.output.parent / f".{self.output.name}.partial"
         self.docs_per_file = docs_per_file
+        self.identity = dict(identity or {}, docs_per_file=docs_per_file)
         self.files: list = []
-        self.documents = 0
-        self.postings = 0
+        if self.staging.exists():
+            previous = self._read_progress()
+            if overwrite or previous is None:
+                shutil.rmtree(self.staging)
+            elif previous["identity"] != self.identity:
+                changed = sorted(k for k in set(previous["identity"]) | set(self.identity)
+                                 if previous["identity"].get(k) != self.identity.get(k))
+                raise InputError(f"{self.staging} holds an interrupted encoding of other inputs or settings "
+                                 f"({', '.join(changed)} differ), so it cannot be resumed; delete it, or pass "
+                                 f"--overwrite to start over")
+            else:
+                self.files = previous["parts"]
+        self.staging.mkdir(exist_ok=True)
+        for leftover in self.staging.glob("*.tmp"):
+            leftover.unlink()  # a part that was being written when the run stopped
+        self.resumed_documents = sum(f["documents"] for f in self.files)
+        self.documents = self.resumed_documents
+        self.postings = sum(f["postings"] for f in self.files)
+        self.truncated = sum(f.get("truncated", 0) for f in self.files)
         self._handle = None
-        self._in_file = 0
+        self._hash = None
+        self._current: dict | None = None
 
-    def _next_file(self):
-        if self._handle:
-            self._handle.close()
+    def _read_progress(self) -> dict | None:
+        try:
+            progress = json.loads((self.staging / PROGRESS).read_text(encoding="utf-8"))
+            parts = progress["parts"]
+            if all((self.staging / part["name"]).is_file() for part in parts):
+                return progress
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return None  # nothing usable: start over
+
+    def _start_part(self) -> None:
         name = PART_PATTERN.format(len(self.files))
-        self.files.append({"name": name, "documents": 0})
-        self._handle = open(self.staging / name, "w", encoding="utf-8", newline="\n")
-        self._in_file = 0
+        self._current = {"name": name, "first_document": self.documents, "documents": 0, "postings": 0,
+                         "truncated": 0}
+        self._handle = open(self.staging / (name + ".tmp"), "wb")
+        self._hash = hashlib.sha256()
 
-    def write(self, doc_id: str, contents: str, vector: dict) -> None:
-        if self._handle is None or self._in_file >= self.docs_per_file:
-            self._next_file()
-        self._handle.write(json.dumps({"id": doc_id, "contents": contents, "vector": vector}, ensure_ascii=False))
-        self._handle.write("\n")
-        self._in_file += 1
-        self.files[-1]["documents"] += 1
+    def _finish_part(self) -> None:
+        """Flush the current part to disk under its final name and record it in progress.json."""
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        self._handle = None
+        name = self._current["name"]
+        os.replace(self.staging / (name + ".tmp"), self.staging / name)
+        self.files.append(dict(self._current, sha256=self._hash.hexdigest()))
+        progress = {"identity": self.identity, "parts": self.files}
+        _fsync_write(self.staging / PROGRESS, json.dumps(progress, indent=1, ensure_ascii=False).encode("utf-8"))
+
+    def write(self, doc_id: str, contents: str, vector: dict, truncated: bool = False) -> None:
+        """Add one document; ``truncated`` says its text was longer than the model's max length (counted)."""
+        if self._handle is None:
+            self._start_part()
+        line = (json.dumps({"id": doc_id, "contents": contents, "vector": vector}, ensure_ascii=False) + "\n")
+        data = line.encode("utf-8")
+        self._handle.write(data)
+        self._hash.update(data)
+        self._current["documents"] += 1
+        self._current["postings"] += len(vector)
+        self._current["truncated"] += bool(truncated)
+        self.truncated += bool(truncated)
         self.documents += 1
         self.postings += len(vector)
+        if self._current["documents"] >= self.docs_per_file:
+            self._finish_part()
 
     def commit(self, manifest: dict) -> dict:
-        """Close the last file, write the manifest and move the collection into place; returns the manifest."""
+        """Finish the last part, write the manifest and move the collection into place; returns the manifest."""
         if self._handle:
-            self._handle.close()
-            self._handle = None
+            self._finish_part()
         manifest = dict(manifest, documents=self.documents, postings=self.postings, files=self.files)
+        (self.staging / PROGRESS).unlink(missing_ok=True)
         write_manifest(self.staging, manifest)
         replace_directory(self.staging, self.output)
         return manifest
 
     def abort(self) -> None:
-        """Remove everything written so far; nothing half-written stays behind."""
+        """Stop writing: the part in progress is dropped; finished parts stay for a rerun to resume from (with
+        none, nothing stays)."""
         if self._handle:
             self._handle.close()
             self._handle = None
+            (self.staging / (self._current["name"] + ".tmp")).unlink(missing_ok=True)
+        if not self.files:
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+    def discard(self) -> None:
+        """Remove everything written so far (the staging directory)."""
+        self.abort()
         shutil.rmtree(self.staging, ignore_errors=True)

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from .collection import CollectionWriter
 from .errors import InputError
-from .readers import Document, count_documents, read_corpus
+from .readers import Document, count_documents, read_corpus, skipped_entry
 
 # How many documents are sorted by length together; larger means less padding but more memory in flight.
 SORT_WINDOW_BATCHES = 16
@@ -32,6 +32,7 @@ class EncodeSettings:
     docs_per_file: int = 100_000
     device: str | None = None
     dtype: str = "float32"  # float16/bfloat16 autocast is for GPUs; it changes some quantized weights
+    on_error: str = "stop"  # or "skip": bad documents are skipped, counted and listed in the manifest
 
 
 def software_versions() -> dict:
@@ -63,19 +64,55 @@ def _progress_total(source: str) -> int | None:
         return None
 
 
-def _windows(docs: Iterator[Document], size: int) -> Iterator[list]:
-    window = []
+def _windows(docs: Iterator[Document], size: int, part_size: int, skip: int = 0,
+             problems: list | None = None) -> Iterator[list]:
+    """Windows of documents to sort by length together, never crossing a part-file boundary (so a resumed run
+    batches exactly as an uninterrupted one). The first ``skip`` good documents, already written, are only checked.
+    A duplicate id or an empty text stops the run, or with a ``problems`` list is recorded there and skipped."""
+    window: list = []
     seen = set()
+    good = 0
     for doc in docs:
+        problem = None
         if doc.id in seen:
-            raise InputError(f"{doc.where}: duplicate document id {doc.id!r}")
+            problem = InputError(f"{doc.where}: duplicate document id {doc.id!r}")
+        elif not doc.text.strip():
+            problem = InputError(f"{doc.where}: empty text (document {doc.id!r})")
+        if problem is not None:
+            if problems is None:
+                raise problem
+            problems.append(skipped_entry(problem, doc.id))
+            continue
         seen.add(doc.id)
+        good += 1
+        if good <= skip:
+            continue
         window.append(doc)
-        if len(window) == size:
+        if len(window) == size or good % part_size == 0:
             yield window
             window = []
     if window:
         yield window
+
+
+def truncated_flags(tokenizer, texts: list[str], max_length: int) -> list[bool]:
+    """Which texts have more tokens than ``max_length`` (the tokenizer cuts them). A token spans at least one
+    character, so only texts longer than that in characters need tokenizing."""
+    flags = [len(t) > max_length - 2 for t in texts]
+    long = [t for t, flag in zip(texts, flags) if flag]
+    if long:
+        lengths = iter(tokenizer(long, add_special_tokens=True, truncation=False, return_length=True,
+                                 verbose=False)["length"])
+        flags = [flag and next(lengths) > max_length for flag in flags]
+    return flags
+
+
+def input_fingerprint(corpus: str) -> list:
+    """What identifies the input: the files with their sizes and modification times (an ir_datasets id as is)."""
+    if corpus.startswith("irds:"):
+        return [corpus]
+    from .readers import source_files
+    return [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in source_files(corpus)]
 
 
 def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettings | None = None, *,
@@ -90,6 +127,9 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
     from .splade import Splade
 
     settings = settings or EncodeSettings()
+    if settings.on_error not in ("stop", "skip"):
+        raise InputError(f"on_error must be 'stop' or 'skip', not {settings.on_error!r}")
+    problems: list | None = [] if settings.on_error == "skip" else None
     corpus = str(corpus)
     shard = None
     if num_shards > 1:
@@ -97,10 +137,10 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
         start, stop = shard_range(total, shard_id, num_shards)
         shard = {"shard_id": shard_id, "num_shards": num_shards, "first_document": start, "corpus_documents": total}
         output = shard_directory(output, shard_id, num_shards)
-        docs = read_corpus(corpus, settings.fields or None, start, stop)
+        docs = read_corpus(corpus, settings.fields or None, start, stop, problems)
         expected = stop - start
     else:
-        docs = read_corpus(corpus, settings.fields or None)
+        docs = read_corpus(corpus, settings.fields or None, problems=problems)
         expected = None
     # Read the first document before loading the model, so a wrong path or format fails at once.
     first = next(docs, None)
@@ -108,17 +148,35 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
     if model is None:
         model = Splade(settings.model, max_length=settings.max_length, pooling=settings.pooling,
                        device=settings.device, dtype=settings.dtype)
-    writer = CollectionWriter(output, docs_per_file=settings.docs_per_file, overwrite=overwrite)
+    identity = {"corpus": corpus, "inputs": input_fingerprint(corpus), "shard": shard,
+                "settings": {k: v for k, v in asdict(settings).items() if k != "device"}}
+    writer = CollectionWriter(output, docs_per_file=settings.docs_per_file, overwrite=overwrite, identity=identity)
+    skip = writer.resumed_documents
+    if skip:
+        print(f"encode: resuming {writer.staging} after {skip} documents ({len(writer.files)} finished part files)",
+              file=sys.stderr)
     started = time.time()
-    bar = tqdm(total=expected if shard else _progress_total(corpus), unit="doc", desc="encode", disable=not progress,
-               dynamic_ncols=True, file=sys.stderr)
+    bar = tqdm(total=expected if shard else _progress_total(corpus), initial=skip, unit="doc", desc="encode",
+               disable=not progress, dynamic_ncols=True, file=sys.stderr)
     try:
-        for window in _windows(docs, settings.batch_size * SORT_WINDOW_BATCHES):
-            vectors = model.encode_sorted([d.text for d in window], settings.scale, settings.batch_size)
-            for doc, vector in zip(window, vectors):
-                writer.write(doc.id, doc.text, vector)
+        for window in _windows(docs, settings.batch_size * SORT_WINDOW_BATCHES, settings.docs_per_file, skip,
+                               problems):
+            texts = [d.text for d in window]
+            flags = truncated_flags(model.tokenizer, texts, settings.max_length)
+            vectors = model.encode_sorted(texts, settings.scale, settings.batch_size)
+            for doc, vector, flag in zip(window, vectors, flags):
+                writer.write(doc.id, doc.text, vector, truncated=flag)
             bar.update(len(window))
+        truncated = writer.truncated
         bar.close()
+        if writer.documents == 0:
+            raise InputError(f"{corpus}: no usable documents ({len(problems or [])} skipped)")
+        if problems:
+            print(f"encode: skipped {len(problems)} bad documents (listed in the manifest under 'skipped'), "
+                  f"first: {problems[0]['where']}: {problems[0]['reason']}", file=sys.stderr)
+        if truncated:
+            print(f"encode: {truncated} documents were longer than {settings.max_length} tokens and were truncated "
+                  f"(counted in the manifest)", file=sys.stderr)
         manifest = {
             "format": "JsonVectorCollection",
             "corpus": corpus,
@@ -130,6 +188,8 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
             "pooling": settings.pooling,
             "fields": settings.fields or "default (title + text, or contents)",
             "vocab_size": model.vocab_size,
+            "truncated_documents": truncated,
+            "skipped": {"count": len(problems or []), "documents": problems or []},
             "shard": shard,
             "seconds": round(time.time() - started, 2),
             "software": software_versions(),
@@ -138,5 +198,8 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
     except BaseException:
         bar.close()
         writer.abort()
+        if writer.files:
+            print(f"encode: stopped; {sum(f['documents'] for f in writer.files)} documents in finished part files "
+                  f"are kept in {writer.staging}: rerun the same command to resume", file=sys.stderr)
         raise
 

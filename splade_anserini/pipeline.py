@@ -30,7 +30,7 @@ def encode_settings(experiment: Experiment):
     encode = config["encode"]
     return EncodeSettings(model=config["model"], scale=encode["scale"], max_length=encode["max_length"],
                           pooling=encode["pooling"], fields=list(config["fields"]), batch_size=encode["batch_size"],
-                          docs_per_file=encode["docs_per_file"])
+                          docs_per_file=encode["docs_per_file"], on_error=encode["on_error"])
 
 
 def _source_key(source) -> str:

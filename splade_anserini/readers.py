@@ -41,17 +41,29 @@ class Query:
     text: str
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, line) without the newline; invalid UTF-8 becomes an InputError naming the line.
+def _lines(path: Path, problems: list | None = None) -> Iterator[tuple[int, str]]:
+    """(line number, line) without the newline; invalid UTF-8 becomes an InputError naming the line, or, where a
+    ``problems`` list is given, an entry there and a skipped line.
 
     Lines are decoded one by one (not through a buffered text stream) so the error names the right line."""
     opener = gzip.open if path.name.endswith(".gz") else open
     with opener(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
-                yield number, raw.decode("utf-8").rstrip("\r\n")
+                line = raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as err:
-                raise InputError(f"{path}:{number}: invalid UTF-8 ({err.reason} at byte {err.start})") from None
+                error = InputError(f"{path}:{number}: invalid UTF-8 ({err.reason} at byte {err.start})")
+                if problems is None:
+                    raise error from None
+                problems.append(skipped_entry(error))
+                continue
+            yield number, line
+
+
+def skipped_entry(error: InputError, doc_id: str | None = None) -> dict:
+    """A skipped input as the manifest lists it: where, why, and the id when one was read."""
+    where, _, reason = str(error).partition(": ")
+    return {"where": where, "id": doc_id, "reason": reason}
 
 
 def _suffix_kind(path: Path) -> str | None:
@@ -131,18 +143,27 @@ def _tsv_document(path: Path, number: int, line: str, fields=None) -> Document:
     return Document(doc_id.strip(), join_fields(rest.split("\t")), where)
 
 
-def _file_documents(files: Sequence[Path], fields, start: int, stop: int | None) -> Iterator[Document]:
-    """Documents number ``start`` to ``stop - 1`` (counting non-blank lines); lines before ``start`` are not parsed."""
+def _file_documents(files: Sequence[Path], fields, start: int, stop: int | None,
+                    problems: list | None = None) -> Iterator[Document]:
+    """Documents number ``start`` to ``stop - 1`` (counting non-blank lines); lines before ``start`` are not parsed.
+    With a ``problems`` list, a malformed line is recorded there and skipped instead of stopping the read."""
     ordinal = 0
     for path in files:
         parse = _json_document if _suffix_kind(path) == "json" else _tsv_document
-        for number, line in _lines(path):
+        for number, line in _lines(path, problems):
             if not line.strip():
                 continue
             if stop is not None and ordinal >= stop:
                 return
             if ordinal >= start:
-                yield parse(path, number, line, fields)
+                try:
+                    doc = parse(path, number, line, fields)
+                except InputError as err:
+                    if problems is None:
+                        raise
+                    problems.append(skipped_entry(err))
+                else:
+                    yield doc
             ordinal += 1
 
 
@@ -196,9 +217,10 @@ def _irds_text(record, fields: Sequence[str] | None, id_field: str) -> str:
 
 
 def read_corpus(source: str | Path, fields: Sequence[str] | None = None, start: int = 0,
-                stop: int | None = None) -> Iterator[Document]:
+                stop: int | None = None, problems: list | None = None) -> Iterator[Document]:
     """Documents of a corpus in file order, optionally only numbers ``start`` to ``stop - 1`` (a shard);
-    raises InputError on anything malformed and on an empty corpus."""
+    raises InputError on anything malformed (or, given a ``problems`` list, records it there and skips the line)
+    and on an empty corpus."""
     fields = tuple(fields) if fields else None
     count = 0
     if str(source).startswith(IRDS_PREFIX):
@@ -207,11 +229,12 @@ def read_corpus(source: str | Path, fields: Sequence[str] | None = None, start: 
             count += 1
             yield Document(str(doc.doc_id), _irds_text(doc, fields, "doc_id"), f"{source}#{n}")
     else:
-        for doc in _file_documents(source_files(source), fields, start, stop):
+        for doc in _file_documents(source_files(source), fields, start, stop, problems):
             count += 1
             yield doc
     if count == 0 and start == 0:
-        raise InputError(f"{source}: the corpus is empty (no documents)")
+        skipped = f" ({len(problems)} malformed lines skipped)" if problems else ""
+        raise InputError(f"{source}: the corpus is empty (no documents){skipped}")
 
 
 def read_topics(source: str | Path, fields: Sequence[str] | None = None) -> list[Query]:

@@ -56,7 +56,12 @@ def test_bad_line_midway_leaves_nothing_that_looks_complete(tmp_path, splade):
     with pytest.raises(InputError, match=r"c.jsonl:41: malformed JSON"):
         encode_corpus(corpus, out, EncodeSettings(batch_size=4), progress=False, model=splade)
     assert not out.exists()
-    assert list(tmp_path.iterdir()) == [corpus]  # no staging directory left behind
+    assert list(tmp_path.iterdir()) == [corpus]  # nothing finished, so no staging directory left behind
+    # with finished part files before the bad line, those stay (hidden) for a rerun to resume from
+    with pytest.raises(InputError, match=r"c.jsonl:41: malformed JSON"):
+        encode_corpus(corpus, out, EncodeSettings(batch_size=4, docs_per_file=16), progress=False, model=splade)
+    assert not out.exists() and sorted(p.name for p in (tmp_path / ".out.partial").iterdir()) == [
+        "part-00000.jsonl", "part-00001.jsonl", "progress.json"]
 
 
 def test_duplicate_ids_and_existing_output(tmp_path, splade):
