@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import SpladeAnseriniError
+from .errors import InputError, SpladeAnseriniError
 
 
 def _csv(text: str) -> list:
@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
                    help="bad documents (malformed line, missing id, duplicate id, empty text, invalid UTF-8): stop "
                    "with an error naming file and line, or skip them, counted and listed in the manifest")
+    p.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="ray: encode part files on a pool of Ray workers (pip install 'splade-anserini[ray]')")
+    p.add_argument("--address", default=None, help="Ray cluster to join (default: start a local Ray instance)")
+    p.add_argument("--workers", type=_positive_int, default=2, help="Ray workers (each holds one model)")
+    p.add_argument("--gpus-per-worker", type=float, default=0, help="GPUs per Ray worker (0: CPU workers)")
     p.add_argument("--num-shards", type=_positive_int, default=1, help="split the corpus into this many shards")
     p.add_argument("--shard-id", type=int, default=0, help="which shard this process encodes (0-based); "
                    "output goes to OUTPUT/shard-<id>-of-<n>/, and `index` takes OUTPUT")
@@ -199,8 +204,17 @@ def _dispatch(args) -> int:
                                   pooling=args.pooling, fields=args.fields, batch_size=args.batch_size,
                                   docs_per_file=args.docs_per_file, device=args.device, dtype=args.dtype,
                                   on_error=args.on_error)
-        manifest = encode_corpus(args.corpus, args.output, settings, overwrite=args.overwrite,
-                                 progress=not args.quiet, shard_id=args.shard_id, num_shards=args.num_shards)
+        if args.backend == "ray":
+            if args.num_shards > 1:
+                raise InputError("--num-shards is for separate processes you start yourself; --backend ray "
+                                 "spreads the work over its workers instead")
+            from .distributed import encode_corpus_ray
+            manifest = encode_corpus_ray(args.corpus, args.output, settings, address=args.address,
+                                         workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+                                         overwrite=args.overwrite, progress=not args.quiet)
+        else:
+            manifest = encode_corpus(args.corpus, args.output, settings, overwrite=args.overwrite,
+                                     progress=not args.quiet, shard_id=args.shard_id, num_shards=args.num_shards)
         print(f"encoded {manifest['documents']} documents ({manifest['postings']} postings, "
               f"{manifest['postings'] / max(manifest['documents'], 1):.1f} terms/doc) in {manifest['seconds']} s "
               f"-> {shard_directory(args.output, args.shard_id, args.num_shards) if manifest['shard'] else args.output}")

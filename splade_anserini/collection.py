@@ -110,6 +110,82 @@ def _fsync_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def save_progress(staging: Path, identity: dict, parts: list) -> None:
+    """Record the finished part files (sorted by name) of an encoding in progress."""
+    parts = sorted(parts, key=lambda part: part["name"])
+    _fsync_write(staging / PROGRESS, json.dumps({"identity": identity, "parts": parts}, indent=1,
+                                                ensure_ascii=False).encode("utf-8"))
+
+
+def _read_progress(staging: Path) -> dict | None:
+    try:
+        progress = json.loads((staging / PROGRESS).read_text(encoding="utf-8"))
+        if all((staging / part["name"]).is_file() for part in progress["parts"]):
+            return progress
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None  # nothing usable: start over
+
+
+def open_staging(output: str | Path, identity: dict, overwrite: bool = False) -> tuple[Path, Path, list]:
+    """(output, staging directory, finished parts) for an encoding into ``output``: the staging directory of an
+    interrupted run with the same ``identity`` is kept with its finished parts; one with another identity is
+    refused (or, with ``overwrite``, removed)."""
+    output = prepare_output(output, overwrite)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = output.parent / f".{output.name}.partial"
+    parts: list = []
+    if staging.exists():
+        previous = _read_progress(staging)
+        if overwrite or previous is None:
+            shutil.rmtree(staging)
+        elif previous["identity"] != identity:
+            changed = sorted(k for k in set(previous["identity"]) | set(identity)
+                             if previous["identity"].get(k) != identity.get(k))
+            raise InputError(f"{staging} holds an interrupted encoding of other inputs or settings "
+                             f"({', '.join(changed)} differ), so it cannot be resumed; delete it, or pass "
+                             f"--overwrite to start over")
+        else:
+            parts = previous["parts"]
+    staging.mkdir(exist_ok=True)
+    for leftover in staging.glob("*.tmp"):
+        leftover.unlink()  # a part that was being written when the run stopped
+    return output, staging, parts
+
+
+class PartFile:
+    """One part file being written: under a temporary name, hashed as it is written, and by :meth:`finish`
+    flushed to disk and renamed to its final name."""
+
+    def __init__(self, directory: Path, number: int, first_document: int):
+        name = PART_PATTERN.format(number)
+        self.meta = {"name": name, "first_document": first_document, "documents": 0, "postings": 0, "truncated": 0}
+        self.path = directory / name
+        self._tmp = directory / (name + ".tmp")
+        self._handle = open(self._tmp, "wb")
+        self._hash = hashlib.sha256()
+
+    def write(self, doc_id: str, contents: str, vector: dict, truncated: bool = False) -> None:
+        data = (json.dumps({"id": doc_id, "contents": contents, "vector": vector}, ensure_ascii=False)
+                + "\n").encode("utf-8")
+        self._handle.write(data)
+        self._hash.update(data)
+        self.meta["documents"] += 1
+        self.meta["postings"] += len(vector)
+        self.meta["truncated"] += bool(truncated)
+
+    def finish(self) -> dict:
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        os.replace(self._tmp, self.path)
+        return dict(self.meta, sha256=self._hash.hexdigest())
+
+    def discard(self) -> None:
+        self._handle.close()
+        self._tmp.unlink(missing_ok=True)
+
+
 class CollectionWriter:
     """Writes vectors into numbered part files of at most ``docs_per_file`` documents each, resumably.
 
@@ -120,102 +196,62 @@ class CollectionWriter:
                  identity: dict | None = None):
         if docs_per_file < 1:
             raise ValueError("docs_per_file must be positive")
-        self.output = prepare_output(output, overwrite)
-        self.output.parent.mkdir(parents=True, exist_ok=True)
-        self.staging = self.output.parent / f".{self.output.name}.partial"
         self.docs_per_file = docs_per_file
-        self.identity = dict(identity or {}, docs_per_file=docs_per_file)
-        self.files: list = []
-        if self.staging.exists():
-            previous = self._read_progress()
-            if overwrite or previous is None:
-                shutil.rmtree(self.staging)
-            elif previous["identity"] != self.identity:
-                changed = sorted(k for k in set(previous["identity"]) | set(self.identity)
-                                 if previous["identity"].get(k) != self.identity.get(k))
-                raise InputError(f"{self.staging} holds an interrupted encoding of other inputs or settings "
-                                 f"({', '.join(changed)} differ), so it cannot be resumed; delete it, or pass "
-                                 f"--overwrite to start over")
-            else:
-                self.files = previous["parts"]
-        self.staging.mkdir(exist_ok=True)
-        for leftover in self.staging.glob("*.tmp"):
-            leftover.unlink()  # a part that was being written when the run stopped
+        self.identity = dict(identity or {}, docs_per_file=docs_per_file)  # part boundaries belong to the identity
+        self.output, self.staging, parts = open_staging(output, self.identity, overwrite)
+        # Resume after the finished parts that form a prefix; any later ones (finished out of order by a
+        # distributed run) are written again.
+        self.files = []
+        for number, part in enumerate(parts):
+            if part["name"] != PART_PATTERN.format(number):
+                break
+            self.files.append(part)
+        for part in parts[len(self.files):]:
+            (self.staging / part["name"]).unlink(missing_ok=True)
         self.resumed_documents = sum(f["documents"] for f in self.files)
         self.documents = self.resumed_documents
         self.postings = sum(f["postings"] for f in self.files)
         self.truncated = sum(f.get("truncated", 0) for f in self.files)
-        self._handle = None
-        self._hash = None
-        self._current: dict | None = None
-
-    def _read_progress(self) -> dict | None:
-        try:
-            progress = json.loads((self.staging / PROGRESS).read_text(encoding="utf-8"))
-            parts = progress["parts"]
-            if all((self.staging / part["name"]).is_file() for part in parts):
-                return progress
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-        return None  # nothing usable: start over
-
-    def _start_part(self) -> None:
-        name = PART_PATTERN.format(len(self.files))
-        self._current = {"name": name, "first_document": self.documents, "documents": 0, "postings": 0,
-                         "truncated": 0}
-        self._handle = open(self.staging / (name + ".tmp"), "wb")
-        self._hash = hashlib.sha256()
-
-    def _finish_part(self) -> None:
-        """Flush the current part to disk under its final name and record it in progress.json."""
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self._handle.close()
-        self._handle = None
-        name = self._current["name"]
-        os.replace(self.staging / (name + ".tmp"), self.staging / name)
-        self.files.append(dict(self._current, sha256=self._hash.hexdigest()))
-        progress = {"identity": self.identity, "parts": self.files}
-        _fsync_write(self.staging / PROGRESS, json.dumps(progress, indent=1, ensure_ascii=False).encode("utf-8"))
+        self._part: PartFile | None = None
 
     def write(self, doc_id: str, contents: str, vector: dict, truncated: bool = False) -> None:
         """Add one document; ``truncated`` says its text was longer than the model's max length (counted)."""
-        if self._handle is None:
-            self._start_part()
-        line = (json.dumps({"id": doc_id, "contents": contents, "vector": vector}, ensure_ascii=False) + "\n")
-        data = line.encode("utf-8")
-        self._handle.write(data)
-        self._hash.update(data)
-        self._current["documents"] += 1
-        self._current["postings"] += len(vector)
-        self._current["truncated"] += bool(truncated)
-        self.truncated += bool(truncated)
+        if self._part is None:
+            self._part = PartFile(self.staging, len(self.files), self.documents)
+        self._part.write(doc_id, contents, vector, truncated)
         self.documents += 1
         self.postings += len(vector)
-        if self._current["documents"] >= self.docs_per_file:
+        self.truncated += bool(truncated)
+        if self._part.meta["documents"] >= self.docs_per_file:
             self._finish_part()
+
+    def _finish_part(self) -> None:
+        self.files.append(self._part.finish())
+        self._part = None
+        save_progress(self.staging, self.identity, self.files)
 
     def commit(self, manifest: dict) -> dict:
         """Finish the last part, write the manifest and move the collection into place; returns the manifest."""
-        if self._handle:
+        if self._part is not None:
             self._finish_part()
-        manifest = dict(manifest, documents=self.documents, postings=self.postings, files=self.files)
-        (self.staging / PROGRESS).unlink(missing_ok=True)
-        write_manifest(self.staging, manifest)
-        replace_directory(self.staging, self.output)
-        return manifest
+        return commit_staging(self.staging, self.output, manifest, self.files)
 
     def abort(self) -> None:
         """Stop writing: the part in progress is dropped; finished parts stay for a rerun to resume from (with
         none, nothing stays)."""
-        if self._handle:
-            self._handle.close()
-            self._handle = None
-            (self.staging / (self._current["name"] + ".tmp")).unlink(missing_ok=True)
+        if self._part is not None:
+            self._part.discard()
+            self._part = None
         if not self.files:
             shutil.rmtree(self.staging, ignore_errors=True)
 
-    def discard(self) -> None:
-        """Remove everything written so far (the staging directory)."""
-        self.abort()
-        shutil.rmtree(self.staging, ignore_errors=True)
+
+def commit_staging(staging: Path, output: Path, manifest: dict, parts: list) -> dict:
+    """Write the manifest (with totals and the part list) into ``staging`` and move it to ``output``."""
+    parts = sorted(parts, key=lambda part: part["name"])
+    manifest = dict(manifest, documents=sum(p["documents"] for p in parts),
+                    postings=sum(p["postings"] for p in parts), files=parts)
+    (staging / PROGRESS).unlink(missing_ok=True)
+    write_manifest(staging, manifest)
+    replace_directory(staging, output)
+    return manifest

@@ -115,6 +115,39 @@ def input_fingerprint(corpus: str) -> list:
     return [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in source_files(corpus)]
 
 
+def encoding_identity(corpus: str, settings: EncodeSettings, shard: dict | None = None) -> dict:
+    """What an encoding is made from; an interrupted encoding resumes only into the same identity."""
+    return {"corpus": corpus, "inputs": input_fingerprint(corpus), "shard": shard,
+            "settings": {k: v for k, v in asdict(settings).items() if k != "device"},
+            "docs_per_file": settings.docs_per_file}
+
+
+def build_manifest(corpus: str, settings: EncodeSettings, model_path, vocab_size: int, truncated: int,
+                   problems: list | None, shard: dict | None, seconds: float, **extra) -> dict:
+    """The collection manifest (the writer adds counts and part files), after reporting skips and truncations."""
+    if problems:
+        print(f"encode: skipped {len(problems)} bad documents (listed in the manifest under 'skipped'), "
+              f"first: {problems[0]['where']}: {problems[0]['reason']}", file=sys.stderr)
+    if truncated:
+        print(f"encode: {truncated} documents were longer than {settings.max_length} tokens and were truncated "
+              f"(counted in the manifest)", file=sys.stderr)
+    return {"format": "JsonVectorCollection", "corpus": corpus, "model": settings.model,
+            "model_path": str(model_path), "settings": asdict(settings), "scale": settings.scale,
+            "max_length": settings.max_length, "pooling": settings.pooling,
+            "fields": settings.fields or "default (title + text, or contents)", "vocab_size": vocab_size,
+            "truncated_documents": truncated, "skipped": {"count": len(problems or []), "documents": problems or []},
+            "shard": shard, "seconds": round(seconds, 2), "software": software_versions(), **extra}
+
+
+def encode_window(model, settings: EncodeSettings, window: list, sink) -> None:
+    """Encode one window of documents (sorted by length inside) and hand each to ``sink.write``."""
+    texts = [d.text for d in window]
+    flags = truncated_flags(model.tokenizer, texts, settings.max_length)
+    vectors = model.encode_sorted(texts, settings.scale, settings.batch_size)
+    for doc, vector, flag in zip(window, vectors, flags):
+        sink.write(doc.id, doc.text, vector, truncated=flag)
+
+
 def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettings | None = None, *,
                   overwrite: bool = False, progress: bool = True, model=None, shard_id: int = 0,
                   num_shards: int = 1) -> dict:
@@ -148,9 +181,8 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
     if model is None:
         model = Splade(settings.model, max_length=settings.max_length, pooling=settings.pooling,
                        device=settings.device, dtype=settings.dtype)
-    identity = {"corpus": corpus, "inputs": input_fingerprint(corpus), "shard": shard,
-                "settings": {k: v for k, v in asdict(settings).items() if k != "device"}}
-    writer = CollectionWriter(output, docs_per_file=settings.docs_per_file, overwrite=overwrite, identity=identity)
+    writer = CollectionWriter(output, docs_per_file=settings.docs_per_file, overwrite=overwrite,
+                              identity=encoding_identity(corpus, settings, shard))
     skip = writer.resumed_documents
     if skip:
         print(f"encode: resuming {writer.staging} after {skip} documents ({len(writer.files)} finished part files)",
@@ -161,39 +193,14 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
     try:
         for window in _windows(docs, settings.batch_size * SORT_WINDOW_BATCHES, settings.docs_per_file, skip,
                                problems):
-            texts = [d.text for d in window]
-            flags = truncated_flags(model.tokenizer, texts, settings.max_length)
-            vectors = model.encode_sorted(texts, settings.scale, settings.batch_size)
-            for doc, vector, flag in zip(window, vectors, flags):
-                writer.write(doc.id, doc.text, vector, truncated=flag)
+            encode_window(model, settings, window, writer)
             bar.update(len(window))
         truncated = writer.truncated
         bar.close()
         if writer.documents == 0:
             raise InputError(f"{corpus}: no usable documents ({len(problems or [])} skipped)")
-        if problems:
-            print(f"encode: skipped {len(problems)} bad documents (listed in the manifest under 'skipped'), "
-                  f"first: {problems[0]['where']}: {problems[0]['reason']}", file=sys.stderr)
-        if truncated:
-            print(f"encode: {truncated} documents were longer than {settings.max_length} tokens and were truncated "
-                  f"(counted in the manifest)", file=sys.stderr)
-        manifest = {
-            "format": "JsonVectorCollection",
-            "corpus": corpus,
-            "model": settings.model,
-            "model_path": str(model.path),
-            "settings": asdict(settings),
-            "scale": settings.scale,
-            "max_length": settings.max_length,
-            "pooling": settings.pooling,
-            "fields": settings.fields or "default (title + text, or contents)",
-            "vocab_size": model.vocab_size,
-            "truncated_documents": truncated,
-            "skipped": {"count": len(problems or []), "documents": problems or []},
-            "shard": shard,
-            "seconds": round(time.time() - started, 2),
-            "software": software_versions(),
-        }
+        manifest = build_manifest(corpus, settings, model.path, model.vocab_size, truncated, problems, shard,
+                                  time.time() - started)
         return writer.commit(manifest)
     except BaseException:
         bar.close()

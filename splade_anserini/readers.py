@@ -41,14 +41,15 @@ class Query:
     text: str
 
 
-def _lines(path: Path, problems: list | None = None) -> Iterator[tuple[int, str]]:
+def _lines(path: Path, problems: list | None = None, offset: int = 0, first_line: int = 1) -> Iterator[tuple[int, str]]:
     """(line number, line) without the newline; invalid UTF-8 becomes an InputError naming the line, or, where a
     ``problems`` list is given, an entry there and a skipped line.
 
     Lines are decoded one by one (not through a buffered text stream) so the error names the right line."""
     opener = gzip.open if path.name.endswith(".gz") else open
     with opener(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        handle.seek(offset)
+        for number, raw in enumerate(handle, start=first_line):
             try:
                 line = raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as err:
@@ -144,13 +145,20 @@ def _tsv_document(path: Path, number: int, line: str, fields=None) -> Document:
 
 
 def _file_documents(files: Sequence[Path], fields, start: int, stop: int | None,
-                    problems: list | None = None) -> Iterator[Document]:
-    """Documents number ``start`` to ``stop - 1`` (counting non-blank lines); lines before ``start`` are not parsed.
-    With a ``problems`` list, a malformed line is recorded there and skipped instead of stopping the read."""
+                    problems: list | None = None, position: "Position | None" = None) -> Iterator[Document]:
+    """Documents number ``start`` to ``stop - 1`` (counting non-blank lines); lines before ``start`` are not parsed,
+    and with a ``position`` (from :func:`plan_parts`) not even read. With a ``problems`` list, a malformed line is
+    recorded there and skipped instead of stopping the read."""
     ordinal = 0
-    for path in files:
+    for index, path in enumerate(files):
+        offset, first_line = 0, 1
+        if position is not None:
+            if index < position.file:
+                continue
+            if index == position.file:
+                offset, first_line, ordinal = position.offset, position.line, start
         parse = _json_document if _suffix_kind(path) == "json" else _tsv_document
-        for number, line in _lines(path, problems):
+        for number, line in _lines(path, problems, offset, first_line):
             if not line.strip():
                 continue
             if stop is not None and ordinal >= stop:
@@ -165,6 +173,36 @@ def _file_documents(files: Sequence[Path], fields, start: int, stop: int | None,
                 else:
                     yield doc
             ordinal += 1
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where document number ``start`` of a part begins: file index, byte offset and line number in that file."""
+    file: int
+    offset: int
+    line: int
+
+
+def plan_parts(source: str | Path, part_size: int) -> list[tuple[int, int, Position | None]]:
+    """(start, stop, position) of consecutive parts of ``part_size`` documents: one pass over the raw bytes
+    (nothing parsed) finds where each part begins, so a worker reads only its own part. ir_datasets sources get no
+    position (their parts are sliced from the dataset)."""
+    if str(source).startswith(IRDS_PREFIX):
+        total = count_documents(source)
+        return [(a, min(a + part_size, total), None) for a in range(0, total, part_size)]
+    starts: list = []
+    ordinal = 0
+    for index, path in enumerate(source_files(source)):
+        opener = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rb") as handle:
+            offset = 0
+            for number, raw in enumerate(handle, start=1):
+                if raw.strip():
+                    if ordinal % part_size == 0:
+                        starts.append(Position(index, offset, number))
+                    ordinal += 1
+                offset += len(raw)
+    return [(k * part_size, min((k + 1) * part_size, ordinal), position) for k, position in enumerate(starts)]
 
 
 def count_documents(source: str | Path) -> int:
@@ -217,7 +255,8 @@ def _irds_text(record, fields: Sequence[str] | None, id_field: str) -> str:
 
 
 def read_corpus(source: str | Path, fields: Sequence[str] | None = None, start: int = 0,
-                stop: int | None = None, problems: list | None = None) -> Iterator[Document]:
+                stop: int | None = None, problems: list | None = None,
+                position: Position | None = None) -> Iterator[Document]:
     """Documents of a corpus in file order, optionally only numbers ``start`` to ``stop - 1`` (a shard);
     raises InputError on anything malformed (or, given a ``problems`` list, records it there and skips the line)
     and on an empty corpus."""
@@ -229,7 +268,7 @@ def read_corpus(source: str | Path, fields: Sequence[str] | None = None, start: 
             count += 1
             yield Document(str(doc.doc_id), _irds_text(doc, fields, "doc_id"), f"{source}#{n}")
     else:
-        for doc in _file_documents(source_files(source), fields, start, stop, problems):
+        for doc in _file_documents(source_files(source), fields, start, stop, problems, position):
             count += 1
             yield doc
     if count == 0 and start == 0:
