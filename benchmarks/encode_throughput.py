@@ -13,6 +13,7 @@ this run). ``--memory-docs N`` then encodes N documents (the collection repeated
 encode job in a child process and prints its peak RSS. The last line is ``speedup: X.XXx``, the smaller ratio.
 
     python benchmarks/encode_throughput.py [--docs 2000] [--batch-size 32] [--memory-docs 100000]
+                                           [--backend ray --workers 2]   (also: the encode job through Ray)
 """
 
 from __future__ import annotations
@@ -132,6 +133,37 @@ def peak_memory(name: str, docs: int, batch_size: int, max_length: int) -> float
         return int(report.read_text()) / 2**20
 
 
+def backend_comparison(name: str, docs: int, args) -> None:
+    """The encode job on the same documents through the single process and through Ray (``--workers`` workers on
+    this machine), timed end to end (Ray's start and its workers' model loading included), outputs compared."""
+    import filecmp
+    from splade_anserini.distributed import encode_corpus_ray
+    from splade_anserini.encode import EncodeSettings, encode_corpus
+    from splade_anserini.readers import read_corpus
+    settings = EncodeSettings(batch_size=args.batch_size, max_length=args.max_length, scale=args.scale,
+                              docs_per_file=max(docs // (2 * args.workers), 1))
+    with tempfile.TemporaryDirectory() as scratch:
+        corpus = Path(scratch) / "corpus.jsonl"
+        with open(corpus, "w", encoding="utf-8") as out:
+            for n, doc in enumerate(read_corpus(SHARED / name / "corpus.jsonl")):
+                if n == docs:
+                    break
+                out.write(json.dumps({"_id": doc.id, "text": doc.text}) + "\n")
+        started = time.perf_counter()
+        encode_corpus(corpus, Path(scratch) / "single", settings, progress=False)
+        single = time.perf_counter() - started
+        started = time.perf_counter()
+        encode_corpus_ray(corpus, Path(scratch) / "ray", settings, workers=args.workers, progress=False)
+        distributed = time.perf_counter() - started
+        names = sorted(p.name for p in (Path(scratch) / "single").glob("part-*.jsonl"))
+        same = filecmp.cmpfiles(Path(scratch) / "single", Path(scratch) / "ray", names, shallow=False)[0] == names
+    print(f"\n{name}: encode job on {docs} docs, single process vs Ray with {args.workers} workers (wall time, "
+          f"start-up included)")
+    print(f"  single process  {docs / single:8.1f} docs/s")
+    print(f"  ray             {docs / distributed:8.1f} docs/s   ratio {single / distributed:.2f}x   "
+          f"identical part files: {same}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=2000, help="documents per collection (0 skips the comparison)")
@@ -142,6 +174,9 @@ def main() -> None:
     parser.add_argument("--precision-docs", type=int, default=0,
                         help="also measure float16/bfloat16 autocast against float32 on this many documents "
                              "(on the GPU where there is one)")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local",
+                        help="ray: also time the encode job through Ray against the single process")
+    parser.add_argument("--workers", type=int, default=2, help="Ray workers for --backend ray")
     args = parser.parse_args()
     missing = [n for n in DATASETS if not (SHARED / n / "corpus.jsonl").is_file()]
     if missing:
@@ -181,6 +216,9 @@ def main() -> None:
         print(f"  quantized weights differing from the reference formula (same batches): {differ} of {total} "
               f"({differ / max(total, 1):.4%})")
         print(f"  ... from the reference on input-order batches (other padding): {moved} ({moved / max(total, 1):.4%})")
+    if args.backend == "ray":
+        for name in DATASETS:
+            backend_comparison(name, args.docs or 1000, args)
     if args.precision_docs:
         device = "cuda" if torch.cuda.is_available() else "cpu"
         print(f"\nlower precision (DL19, {args.precision_docs} docs):")
