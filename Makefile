@@ -8,6 +8,7 @@
 #   make verify-scifact-local                   run what is missing (BM25 too), compare with the expected scores
 #   make report                                 every runs/*.metrics.json in one Markdown table
 #   make train CONFIG=configs/train-scifact.yaml  fine-tune a model (ARGS='max_steps=50' overrides, --resume)
+#   make tradeoff-scifact                       two quantization scales on SciFact, then nDCG@10 against FLOPS (PNG)
 #
 # DATASET defaults to the name in the encode-<name> goal, so `index search eval` follow it; set it to run a
 # single stage alone (`make search DATASET=scifact`). Extra config overrides: ARGS='search.k=100'.
@@ -21,7 +22,7 @@ DATA ?=
 ARGS ?=
 RUN = $(CLI) run --config configs/$(DATASET).yaml $(if $(DATA),--data $(DATA))
 
-.PHONY: setup demo test encode-% index search eval bm25 report train verify-% clean clean-artifacts
+.PHONY: setup demo test encode-% index search eval bm25 report train tradeoff-scifact verify-% clean clean-artifacts
 
 setup: $(VENV)/.installed
 
@@ -60,6 +61,14 @@ report: setup
 CONFIG ?= configs/train-scifact.yaml
 train: setup
 	$(CLI) train --config $(CONFIG) $(ARGS)
+
+# Effectiveness against FLOPS on SciFact: splade-tiny at quantization scales 100 and 20 (the latter drops weights
+# under 0.025), then the plot. TRADEOFF_ARGS adds overrides to both runs (e.g. model=checkpoints/.../final).
+SCIFACT_DATA ?= ../shared/data/beir-scifact
+tradeoff-scifact: setup
+	$(CLI) run --config configs/scifact-local.yaml --data $(SCIFACT_DATA) --steps encode,index,search,eval --quiet $(TRADEOFF_ARGS)
+	$(CLI) run --config configs/scifact-local.yaml --data $(SCIFACT_DATA) --steps encode,index,search,eval --quiet encode.scale=20 $(TRADEOFF_ARGS)
+	$(CLI) plot runs/scifact-local.*.metrics.json --output runs/scifact-local.tradeoff.png --title "SciFact: nDCG@10 against FLOPS"
 
 verify-%: setup
 	$(CLI) verify --config configs/$*.yaml $(if $(DATA),--data $(DATA)) $(ARGS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -131,6 +132,26 @@ def build_parser() -> argparse.ArgumentParser:
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--collection", help="checksums, document counts, ids, positive integer weights")
     target.add_argument("--index", help="document count against the manifest and the collection, docid table")
+
+    p = sub.add_parser("stats", help="sparsity of a collection and, with queries, FLOPS and touched postings")
+    p.add_argument("--collection", required=True)
+    p.add_argument("--topics", default=None, help="pre-encoded topics (.tsv/.jsonl from encode-queries)")
+    p.add_argument("--top", type=_positive_int, default=10, help="largest posting lists to list")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    p = sub.add_parser("inspect", help="a text's SPLADE vector: word pieces, weights, expansion terms")
+    p.add_argument("text")
+    p.add_argument("--model", default="splade-tiny")
+    p.add_argument("--top", type=_positive_int, default=30)
+    p.add_argument("--max-length", type=_positive_int, default=256)
+    p.add_argument("--scale", type=_positive_float, default=100, help="also show round(scale * w)")
+
+    p = sub.add_parser("plot", help="effectiveness against FLOPS (or another cost) for a set of runs, as a PNG")
+    p.add_argument("paths", nargs="*", default=["runs"], help="metrics files or directories (default: runs/)")
+    p.add_argument("--output", required=True, help="PNG file to write")
+    p.add_argument("--y", default="nDCG@10", help="a measure column of `report` (default nDCG@10)")
+    p.add_argument("--x", default="FLOPS", help="a cost column of `report`: FLOPS, postings/query, p50 ms ...")
+    p.add_argument("--title", default=None)
 
     p = sub.add_parser("train", help="train or fine-tune a SPLADE model (configs/train-*.yaml)")
     p.add_argument("--config", required=True)
@@ -262,6 +283,23 @@ def _dispatch(args) -> int:
             print(problem)
         print(f"check: {target}: " + (f"{len(problems)} problem(s)" if problems else "OK"))
         return 1 if problems else 0
+    elif args.command == "stats":
+        from .stats import collection_stats, format_stats
+        vectors = None
+        if args.topics:
+            from .queries import read_encoded_topics
+            vectors = read_encoded_topics(args.topics).vectors
+        stats = collection_stats(args.collection, vectors, args.top)
+        print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
+    elif args.command == "inspect":
+        from .splade import Splade
+        from .terms import format_terms, inspect_text
+        model = Splade(args.model, max_length=args.max_length)
+        rows = inspect_text(model, args.text, args.top, args.scale)
+        print(format_terms(rows, args.text, int((model.weights([args.text])[0] > 0).sum())))
+    elif args.command == "plot":
+        from .report import plot
+        print(plot(args.paths, args.output, args.y, args.x, args.title))
     elif args.command == "train":
         from .train.trainer import load_settings, train
         final = train(load_settings(args.config, args.overrides), resume=args.resume, progress=not args.quiet)

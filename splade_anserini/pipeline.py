@@ -142,10 +142,16 @@ def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progre
 
 
 def _evaluate(experiment: Experiment, topic_set, run: Path, output: Path, system: str) -> dict:
+    import json
+
     from .evaluate import evaluate_run
+    from .search import search_facts_path
+    facts = search_facts_path(run)
+    search = json.loads(facts.read_text(encoding="utf-8")) if facts.is_file() else None
     result = evaluate_run(run, topic_set.qrels, topic_set.all_measures, output,
                           extra={"experiment": experiment.name, "topics_name": topic_set.name, "system": system,
-                                 "corpus_name": experiment.corpus_name, "config": experiment.config})
+                                 "corpus_name": experiment.corpus_name, "search": search,
+                                 "config": experiment.config})
     return result["metrics"]
 
 

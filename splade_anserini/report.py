@@ -1,7 +1,8 @@
 """Results tables: metrics JSON files (written by ``eval``) collected into one table, as Markdown or CSV.
 
-One row per run (topic set and system: the SPLADE model tag, or ``bm25``), one column per measure; BM25 rows sit
-next to the SPLADE rows of the same topics so every table shows what SPLADE buys over BM25.
+One row per run (topic set and system: the SPLADE model tag, or ``bm25``), one column per measure, then the
+search's cost where recorded: FLOPS, touched postings per query, latency percentiles, throughput and index size.
+BM25 rows sit next to the SPLADE rows of the same topics so every table shows what SPLADE buys over BM25.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from typing import Iterable
 import pandas
 
 from .errors import InputError
+
+# search facts shown beside the measures (from <run>.search.json, copied into the metrics file)
+COST_COLUMNS = (("FLOPS", "flops"), ("postings/query", "touched_postings_per_query"), ("q/s", "throughput_qps"))
 
 
 def metrics_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -41,10 +45,16 @@ def collect(paths: Iterable[str | Path]) -> pandas.DataFrame:
         if not isinstance(result, dict) or "metrics" not in result:
             raise InputError(f"{path}: not a metrics file written by splade-anserini eval")
         run = Path(result.get("run", path.name))
+        search = result.get("search") or {}
+        costs = {label: search.get(key) for label, key in COST_COLUMNS}
+        latency = search.get("latency_ms") or {}
+        costs.update({f"{p} ms": latency.get(p) for p in ("p50", "p95", "p99")})
+        if search.get("index_bytes") is not None:
+            costs["index MB"] = search["index_bytes"] / 2 ** 20
         rows.append({"topics": result.get("topics_name") or run.name.split(".")[0],
                      "system": result.get("system") or ".".join(run.name.split(".")[1:-1]) or run.stem,
-                     "queries": result.get("queries_in_qrels"), **result["metrics"]})
-    table = pandas.DataFrame(rows)
+                     "queries": result.get("queries_in_qrels"), **result["metrics"], **costs})
+    table = pandas.DataFrame(rows).dropna(axis=1, how="all")  # no cost columns where no run has them
     # BM25 first within each topic set: the baseline, then what improves on it
     table["_order"] = table["system"] != "bm25"
     return table.sort_values(["topics", "_order", "system"], kind="stable").drop(columns="_order").reset_index(drop=True)
@@ -61,6 +71,37 @@ def to_markdown(table: pandas.DataFrame, digits: int = 4) -> str:
     rule = "|" + "|".join("---" if i < 2 else "---:" for i in range(len(table.columns))) + "|"
     body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join([header, rule, *body])
+
+
+def plot(paths: Iterable[str | Path], output: str | Path, y: str = "nDCG@10", x: str = "FLOPS",
+         title: str | None = None) -> Path:
+    """Effectiveness against cost for a set of runs, one labelled point each, as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+    table = collect(paths)
+    for column in (x, y):
+        if column not in table.columns:
+            raise InputError(f"no run here has {column!r} (columns: {', '.join(map(str, table.columns))})")
+    points = table.dropna(subset=[x, y])
+    if points.empty:
+        raise InputError(f"no run has both {x} and {y}")
+    figure, axes = plt.subplots(figsize=(6, 4.2), dpi=150)
+    axes.scatter(points[x], points[y], color="tab:blue", zorder=3)
+    for _, row in points.iterrows():
+        axes.annotate(f"{row['system']}\n({row['topics']})", (row[x], row[y]), textcoords="offset points",
+                      xytext=(6, 4), fontsize=7)
+    axes.set_xlabel({"FLOPS": "FLOPS (expected multiplications per query-document pair)"}.get(x, x))
+    axes.set_ylabel(y)
+    axes.set_title(title or f"{y} against {x}")
+    axes.grid(True, alpha=0.3)
+    axes.margins(x=0.25, y=0.15)
+    figure.tight_layout()
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output)
+    plt.close(figure)
+    return output
 
 
 def report(paths: Iterable[str | Path], fmt: str = "markdown", digits: int = 4) -> str:

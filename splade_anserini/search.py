@@ -16,6 +16,7 @@ is above ``min_idf`` (default 0, so a term found in every document is dropped, a
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -33,6 +34,7 @@ from .errors import InputError
 from .jvm import start_jvm
 from .queries import SpladeQueryEncoder, encode_topics, read_encoded_topics
 from .readers import read_topics
+from .stats import percentiles, query_costs
 
 start_jvm()  # must precede the first pyserini import
 
@@ -116,6 +118,7 @@ class ImpactSearcher:
         self._docids = docid_table(self.index, self._reader)
         self._df: dict = {}
         self._lock = threading.Lock()
+        self.latencies: list = []  # seconds per query searched (list.append is atomic across threads)
 
     def _float_boxing(self):
         """How to pass a weight as the java.lang.Float that the query generator unboxes: pyjnius boxes a Python
@@ -177,6 +180,13 @@ class ImpactSearcher:
         return self._generator.buildQuery(FIELD, weights)
 
     def _ranked(self, query, k: int) -> list[tuple[str, float]]:
+        started = time.perf_counter()
+        try:
+            return self._collect(query, k)
+        finally:
+            self.latencies.append(time.perf_counter() - started)
+
+    def _collect(self, query, k: int) -> list[tuple[str, float]]:
         if query is None:
             return []
         # Anserini breaks score ties by external docid, Lucene by internal doc id. Fetch past k until the hits
@@ -281,6 +291,11 @@ def write_run_file(path: Path, lines: list[str]) -> None:
     os.replace(tmp, path)
 
 
+def search_facts_path(run: str | Path) -> Path:
+    """Where a run's search facts (timings, costs, settings) are kept: beside it, ``<run>.search.json``."""
+    return Path(str(run) + ".search.json")
+
+
 def search_topics(index: str | Path, topics: str | Path | None, output: str | Path, *,
                   encoded_topics: str | Path | None = None, model: str | None = None, scale: float | None = None,
                   k: int = 1000,
@@ -323,7 +338,12 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
     encoded = time.time()
     with ImpactSearcher(index, min_idf=min_idf) as searcher:
         # One more hit per query where the query's own id may be dropped, so every query still gets k.
+        retrieval = time.perf_counter()
         hits = searcher.batch_search(queries.vectors, k + int(remove_query), threads)
+        retrieval = time.perf_counter() - retrieval
+        kept = [searcher.kept_terms(vector) for vector in queries.vectors]
+        costs = query_costs(kept, {t: searcher.df(t) for v in kept for t in v}, searcher.num_docs)
+        latencies = [1000 * t for t in searcher.latencies]
     empty = [qid for qid, h in zip(queries.ids, hits) if not h]
     if empty:
         print(f"note: {len(empty)} of {len(queries)} queries got no hits (no query term occurs in the index with "
@@ -337,7 +357,12 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
     facts = {"queries": len(queries), "lines": len(lines), "queries_without_hits": len(empty),
              "encode_seconds": round(encoded - started, 3), "search_seconds": round(finished - encoded, 3),
              "k": k, "threads": threads, "min_idf": min_idf, "format": run_format, "query_source": queries.source,
-             "query_settings": queries.settings, "mismatch": problems}
+             "query_settings": queries.settings, "mismatch": problems,
+             "latency_ms": {key: round(value, 3) for key, value in percentiles(latencies, (50, 95, 99)).items()},
+             "latency_threads": threads, "throughput_qps": round(len(queries) / max(retrieval, 1e-9), 1),
+             "index_bytes": sum(p.stat().st_size for p in Path(index).iterdir() if p.is_file()),
+             "flops": costs["flops"], "touched_postings_per_query": costs["touched_postings_per_query"]}
+    search_facts_path(output).write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
     print(f"searched {len(queries)} queries in {finished - started:.1f} s "
           f"({len(queries) / max(finished - started, 1e-9):.1f} q/s) -> {output}", file=sys.stderr)
     return facts
