@@ -45,6 +45,7 @@ FIELD = "contents"
 # Lucene rejects a BooleanQuery of more than 1024 clauses by default; SPLADE queries of long texts can have more
 # terms, and a term can occur at most once per query, so the vocabulary size is a safe ceiling.
 MAX_CLAUSES = 1 << 17
+LATENCY_QUERIES = 1000
 _DOC = re.compile(r'"doc":(\d+)')
 _SCORE = re.compile(r'"score":([^,}]+)')
 
@@ -341,6 +342,9 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
         retrieval = time.perf_counter()
         hits = searcher.batch_search(queries.vectors, k + int(remove_query), threads)
         retrieval = time.perf_counter() - retrieval
+        if threads > 1:  # latency is a one-thread figure: time (up to LATENCY_QUERIES) queries again, one at a time
+            searcher.latencies = []
+            searcher.batch_search(queries.vectors[:LATENCY_QUERIES], k + int(remove_query), 1)
         kept = [searcher.kept_terms(vector) for vector in queries.vectors]
         costs = query_costs(kept, {t: searcher.df(t) for v in kept for t in v}, searcher.num_docs)
         latencies = [1000 * t for t in searcher.latencies]
@@ -359,7 +363,8 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
              "k": k, "threads": threads, "min_idf": min_idf, "format": run_format, "query_source": queries.source,
              "query_settings": queries.settings, "mismatch": problems,
              "latency_ms": {key: round(value, 3) for key, value in percentiles(latencies, (50, 95, 99)).items()},
-             "latency_threads": threads, "throughput_qps": round(len(queries) / max(retrieval, 1e-9), 1),
+             "latency_queries": len(latencies), "throughput_qps": round(len(queries) / max(retrieval, 1e-9), 1),
+             "throughput_threads": threads,
              "index_bytes": sum(p.stat().st_size for p in Path(index).iterdir() if p.is_file()),
              "flops": costs["flops"], "touched_postings_per_query": costs["touched_postings_per_query"]}
     search_facts_path(output).write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
