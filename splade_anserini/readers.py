@@ -226,8 +226,9 @@ def _irds_dataset(source: str):
         raise InputError(f"{source}: unknown ir_datasets id {name!r} (see https://ir-datasets.com)") from None
 
 
-def _irds_records(source: str, kind: str):
-    """Records of an ir_datasets dataset; a failed download becomes one clear error, not a network traceback."""
+def _irds_records(source: str, kind: str, start: int = 0, stop: int | None = None):
+    """Records of an ir_datasets dataset (documents ``start`` to ``stop - 1``: sliced where the dataset can, so a
+    worker does not read what comes before its part); a failed download becomes one clear error."""
     dataset = _irds_dataset(source)
     if not getattr(dataset, f"has_{kind}")():
         raise InputError(f"{source}: this ir_datasets id has no {kind}")
@@ -235,7 +236,13 @@ def _irds_records(source: str, kind: str):
     while True:
         try:
             if iterator is None:  # some datasets download already when the iterator is created
-                iterator = iter(getattr(dataset, f"{kind}_iter")())
+                records = getattr(dataset, f"{kind}_iter")()
+                if start or stop is not None:
+                    try:
+                        records = records[start:stop]
+                    except (TypeError, NotImplementedError, AttributeError):
+                        records = itertools.islice(records, start, stop)
+                iterator = iter(records)
             record = next(iterator)
         except StopIteration:
             return
@@ -263,7 +270,7 @@ def read_corpus(source: str | Path, fields: Sequence[str] | None = None, start: 
     fields = tuple(fields) if fields else None
     count = 0
     if str(source).startswith(IRDS_PREFIX):
-        records = itertools.islice(_irds_records(str(source), "docs"), start, stop)
+        records = _irds_records(str(source), "docs", start, stop)
         for n, doc in enumerate(records, start=start):
             count += 1
             yield Document(str(doc.doc_id), _irds_text(doc, fields, "doc_id"), f"{source}#{n}")
