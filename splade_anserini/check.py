@@ -8,40 +8,32 @@ Problems are reported with the file (and line) they are in.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from .collection import MANIFEST, load_collection, read_manifest
+from .errors import InputError
+from .models import sha256_file
+from .readers import parse_json_object
 
 MAX_REPORTED = 20
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _line_problem(line: str) -> tuple[str | None, str | None]:
-    """(doc id, problem) of one collection line."""
+def _line_problem(line: str, where: str) -> tuple[str | None, str | None]:
+    """(doc id, problem) of one collection line; the problem starts with ``where``."""
     try:
-        record = json.loads(line)
-    except json.JSONDecodeError as err:
-        return None, f"malformed JSON ({err.msg} at column {err.colno})"
-    if not isinstance(record, dict):
-        return None, "not a JSON object"
+        record = parse_json_object(line, where)
+    except InputError as err:
+        return None, str(err)
     doc_id = record.get("id")
     if not isinstance(doc_id, str) or not doc_id.strip():
-        return None, "missing or empty id"
+        return None, f"{where}: missing or empty id"
     vector = record.get("vector")
     if not isinstance(vector, dict):
-        return doc_id, "no 'vector' object"
+        return doc_id, f"{where}: no 'vector' object"
     for token, weight in vector.items():
         if isinstance(weight, bool) or not isinstance(weight, int) or weight <= 0:
-            return doc_id, f"weight {weight!r} of {token!r} is not a positive integer"
+            return doc_id, f"{where}: weight {weight!r} of {token!r} is not a positive integer"
     return doc_id, None
 
 
@@ -58,15 +50,15 @@ def check_collection(directory: str | Path) -> list[str]:
         entry = recorded.pop(name, None)
         if entry is None:
             problems.append(f"{part}: not listed in the manifest")
-        elif entry.get("sha256") and sha256(part) != entry["sha256"]:
+        elif entry.get("sha256") and sha256_file(part) != entry["sha256"]:
             problems.append(f"{part}: checksum differs from the manifest's (the file changed or is damaged)")
         count = 0
         with open(part, encoding="utf-8", errors="replace") as lines:
             for number, line in enumerate(lines, start=1):
                 count += 1
-                doc_id, problem = _line_problem(line)
+                doc_id, problem = _line_problem(line, f"{part}:{number}")
                 if problem:
-                    problems.append(f"{part}:{number}: {problem}")
+                    problems.append(problem)
                 elif doc_id in seen:
                     problems.append(f"{part}:{number}: document id {doc_id!r} occurs more than once")
                 seen.add(doc_id)
@@ -82,18 +74,18 @@ def check_collection(directory: str | Path) -> list[str]:
 
 def check_index(directory: str | Path) -> list[str]:
     """Problems found in an index built by splade-anserini; empty when it is sound."""
-    from .index import DOCIDS, _close_reader, _open_reader
+    from .index import DOCIDS, close_reader, open_reader
     directory = Path(directory)
     manifest = read_manifest(directory)
     problems = []
     if not any(directory.glob("segments_*")):
         return [f"{directory}: no Lucene segments file; not an index"]
-    reader = _open_reader(directory)
+    reader = open_reader(directory)
     try:
         count, size = reader.numDocs(), reader.maxDoc()
         commit = reader.getIndexCommit().getSegmentsFileName()
     finally:
-        _close_reader(reader)
+        close_reader(reader)
     for key in ("documents", "index_documents"):
         if manifest.get(key) is not None and manifest[key] != count:
             problems.append(f"{directory}: Lucene holds {count} documents, the manifest's {key} says {manifest[key]}")

@@ -295,8 +295,8 @@ def _dispatch(args) -> int:
         from .splade import Splade
         from .terms import format_terms, inspect_text
         model = Splade(args.model, max_length=args.max_length)
-        rows = inspect_text(model, args.text, args.top, args.scale)
-        print(format_terms(rows, args.text, int((model.weights([args.text])[0] > 0).sum())))
+        rows, total = inspect_text(model, args.text, args.top, args.scale)
+        print(format_terms(rows, args.text, total))
     elif args.command == "plot":
         from .report import plot
         print(plot(args.paths, args.output, args.y, args.x, args.title))

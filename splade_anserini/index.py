@@ -56,7 +56,8 @@ def docid_table(index: str | Path, reader) -> list[str]:
     return docids
 
 
-def _open_reader(index: str | Path):
+def open_reader(index: str | Path):
+    """A Lucene DirectoryReader of ``index``; give it back with :func:`close_reader`."""
     start_jvm()
     from jnius import autoclass
     path = autoclass("java.io.File")(str(index)).toPath()
@@ -64,18 +65,19 @@ def _open_reader(index: str | Path):
         autoclass("org.apache.lucene.store.FSDirectory").open(path))
 
 
-def _close_reader(reader) -> None:
+def close_reader(reader) -> None:
+    """Close a reader from :func:`open_reader` and its directory."""
     directory = reader.directory()
     reader.close()
     directory.close()
 
 
 def index_document_count(index: str | Path) -> int:
-    reader = _open_reader(index)
+    reader = open_reader(index)
     try:
         return reader.numDocs()
     finally:
-        _close_reader(reader)
+        close_reader(reader)
 
 
 def anserini_index(index: str | Path, fill_inputs, *, collection_class: str, extra_args=(), threads: int,
@@ -101,12 +103,12 @@ def anserini_index(index: str | Path, fill_inputs, *, collection_class: str, ext
             autoclass("io.anserini.index.IndexCollection").main(args)
         except JavaException as err:
             raise SpladeAnseriniError(f"Anserini failed to index {what}: {err}") from None
-        reader = _open_reader(staging)
+        reader = open_reader(staging)
         try:
             count = reader.numDocs()
             docid_table(staging, reader)
         finally:
-            _close_reader(reader)
+            close_reader(reader)
         if count != expected:
             raise SpladeAnseriniError(f"Index of {what} holds {count} documents but {expected} were given; some "
                                       f"documents were not indexed (see Anserini's log above)")

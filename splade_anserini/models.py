@@ -45,7 +45,8 @@ def cache_dir() -> Path:
     return Path(base) / "splade-anserini"
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -56,7 +57,7 @@ def _sha256(path: Path) -> str:
 def _verify(directory: Path, spec: WheelModel) -> bool:
     if not all((directory / name).is_file() for name in MODEL_FILES):
         return False
-    return all(_sha256(directory / name) == digest for name, digest in spec.sha256.items())
+    return all(sha256_file(directory / name) == digest for name, digest in spec.sha256.items())
 
 
 def fetch_alias(alias: str, *, quiet: bool = False) -> Path:
@@ -86,7 +87,7 @@ def fetch_alias(alias: str, *, quiet: bool = False) -> Path:
                     raise SetupError(f"{wheels[0].name} has no {spec.prefix}{name}; cannot build model '{alias}'.")
                 (staged / name).write_bytes(data)
         for name, digest in spec.sha256.items():
-            actual = _sha256(staged / name)
+            actual = sha256_file(staged / name)
             if actual != digest:
                 raise SetupError(f"Checksum mismatch for {name} of model '{alias}': expected {digest}, got {actual}.")
         if target.exists():

@@ -26,6 +26,7 @@ from typing import Sequence
 
 from .errors import InputError
 from .jvm import start_jvm
+from .readers import numbered_lines, parse_json_object
 
 start_jvm()  # must precede the first pyserini import
 
@@ -110,10 +111,10 @@ def topics_format(path: str | Path) -> str:
                      f"or .jsonl ({{\"id\", \"vector\"}} lines), optionally .gz")
 
 
-def _open(path: Path, mode: str):
+def _open_for_writing(path: Path):
     if path.name.endswith(".gz"):
-        return gzip.open(path, mode + "t", encoding="utf-8")
-    return open(path, mode, encoding="utf-8", newline="\n" if mode == "w" else None)
+        return gzip.open(path, "wt", encoding="utf-8")
+    return open(path, "w", encoding="utf-8", newline="\n")
 
 
 def tsv_line(qid: str, vector: dict) -> str:
@@ -143,12 +144,7 @@ def _number(value, where: str, token: str):
 
 def parse_jsonl_line(line: str, where: str = "") -> tuple[str, dict]:
     """(qid, {token: weight}) from one ``{"id", "vector"}`` line."""
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise InputError(f"{where}: malformed JSON ({err.msg} at column {err.colno})") from None
-    if not isinstance(record, dict):
-        raise InputError(f"{where}: expected a JSON object")
+    record = parse_json_object(line, where)
     qid = next((record[k] for k in ("id", "qid", "_id") if k in record), None)
     if qid is None or not str(qid).strip():
         raise InputError(f"{where}: missing query id (field 'id')")
@@ -164,7 +160,7 @@ def write_encoded_topics(path: str | Path, topics: EncodedTopics) -> Path:
     kind = topics_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp" + (".gz" if path.name.endswith(".gz") else ""))
-    with _open(tmp, "w") as out:
+    with _open_for_writing(tmp) as out:
         for qid, vector in zip(topics.ids, topics.vectors):
             if kind == "tsv":
                 out.write(tsv_line(qid, vector))
@@ -184,18 +180,15 @@ def read_encoded_topics(path: str | Path) -> EncodedTopics:
     parse = parse_tsv_line if topics_format(path) == "tsv" else parse_jsonl_line
     ids, vectors, seen = [], [], set()
     try:
-        with _open(path, "r") as lines:
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                qid, vector = parse(line, f"{path}:{number}")
-                if qid in seen:
-                    raise InputError(f"{path}:{number}: query id {qid!r} occurs more than once")
-                seen.add(qid)
-                ids.append(qid)
-                vectors.append(vector)
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: invalid UTF-8 ({err.reason})") from None
+        for number, line in numbered_lines(path):
+            if not line.strip():
+                continue
+            qid, vector = parse(line, f"{path}:{number}")
+            if qid in seen:
+                raise InputError(f"{path}:{number}: query id {qid!r} occurs more than once")
+            seen.add(qid)
+            ids.append(qid)
+            vectors.append(vector)
     except (OSError, EOFError) as err:  # e.g. a truncated or non-gzip .gz file
         raise InputError(f"{path}: cannot read ({err})") from None
     if not ids:

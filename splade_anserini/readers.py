@@ -41,7 +41,7 @@ class Query:
     text: str
 
 
-def _lines(path: Path, problems: list | None = None, offset: int = 0, first_line: int = 1) -> Iterator[tuple[int, str]]:
+def numbered_lines(path: Path, problems: list | None = None, offset: int = 0, first_line: int = 1) -> Iterator[tuple[int, str]]:
     """(line number, line) without the newline; invalid UTF-8 becomes an InputError naming the line, or, where a
     ``problems`` list is given, an entry there and a skipped line.
 
@@ -92,13 +92,14 @@ def source_files(source: str | Path, what: str = "corpus") -> list[Path]:
     return [path]
 
 
-def _parse_json(path: Path, number: int, line: str) -> dict:
+def parse_json_object(line: str, where: str) -> dict:
+    """One JSON-lines record, which must be an object; errors start with ``where`` (file:line)."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError as err:
-        raise InputError(f"{path}:{number}: malformed JSON ({err.msg} at column {err.colno})") from None
+        raise InputError(f"{where}: malformed JSON ({err.msg} at column {err.colno})") from None
     if not isinstance(record, dict):
-        raise InputError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+        raise InputError(f"{where}: expected a JSON object, got {type(record).__name__}")
     return record
 
 
@@ -124,7 +125,7 @@ def join_fields(values) -> str:
 
 def _json_document(path: Path, number: int, line: str, fields: Sequence[str] | None) -> Document:
     where = f"{path}:{number}"
-    record = _parse_json(path, number, line)
+    record = parse_json_object(line, where)
     doc_id = _record_id(record, ID_KEYS, where)
     use = fields or default_fields(record)
     if not any(f in record for f in use):
@@ -158,7 +159,7 @@ def _file_documents(files: Sequence[Path], fields, start: int, stop: int | None,
             if index == position.file:
                 offset, first_line, ordinal = position.offset, position.line, start
         parse = _json_document if _suffix_kind(path) == "json" else _tsv_document
-        for number, line in _lines(path, problems, offset, first_line):
+        for number, line in numbered_lines(path, problems, offset, first_line):
             if not line.strip():
                 continue
             if stop is not None and ordinal >= stop:
@@ -292,10 +293,10 @@ def read_topics(source: str | Path, fields: Sequence[str] | None = None) -> list
     else:
         for path in source_files(source, "topics"):
             if _suffix_kind(path) == "json":
-                for number, line in _lines(path):
+                for number, line in numbered_lines(path):
                     if not line.strip():
                         continue
-                    record = _parse_json(path, number, line)
+                    record = parse_json_object(line, f"{path}:{number}")
                     qid = _record_id(record, QUERY_ID_KEYS, f"{path}:{number}")
                     use = fields or [next((k for k in QUERY_TEXT_KEYS if k in record), QUERY_TEXT_KEYS[0])]
                     queries.append(Query(qid, join_fields(record.get(f) for f in use)))
@@ -321,7 +322,7 @@ def read_qrels(source: str | Path) -> dict:
         path = Path(source).expanduser()
         if not path.is_file():
             raise InputError(f"{path}: no such qrels file")
-        for number, line in _lines(path):
+        for number, line in numbered_lines(path):
             parts = line.split()
             if not parts:
                 continue

@@ -31,6 +31,7 @@ import numpy
 
 from .collection import MANIFEST, read_manifest
 from .errors import InputError
+from .index import close_reader, docid_table, open_reader
 from .jvm import start_jvm
 from .queries import SpladeQueryEncoder, encode_topics, read_encoded_topics
 from .readers import read_topics
@@ -96,14 +97,10 @@ class ImpactSearcher:
 
     def __init__(self, index: str | Path, *, min_idf: float = 0.0):
         from jnius import autoclass, cast
-
-        from .index import docid_table
         self.index = Path(index)
         if not any(self.index.glob("segments_*")):
             raise InputError(f"{self.index}: not a Lucene index (no segments file)")
-        paths = autoclass("java.nio.file.Paths")
-        directory = autoclass("org.apache.lucene.store.FSDirectory").open(paths.get(str(self.index.resolve())))
-        self._reader = autoclass("org.apache.lucene.index.DirectoryReader").open(directory)
+        self._reader = open_reader(self.index.resolve())
         searcher_class = autoclass("org.apache.lucene.search.IndexSearcher")
         searcher_class.setMaxClauseCount(max(searcher_class.getMaxClauseCount(), MAX_CLAUSES))
         self._searcher = searcher_class(cast("org.apache.lucene.index.IndexReader", self._reader))
@@ -131,9 +128,7 @@ class ImpactSearcher:
         return lambda weight: self._Float(float(weight))
 
     def close(self) -> None:
-        directory = self._reader.directory()
-        self._reader.close()
-        directory.close()
+        close_reader(self._reader)
 
     def __enter__(self):
         return self

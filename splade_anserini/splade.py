@@ -117,8 +117,9 @@ class Splade:
     def vocab_size(self) -> int:
         return self.projection.out_features
 
-    def tokenize(self, texts: Sequence[str]):
-        return self.tokenizer(list(texts), max_length=self.max_length, truncation=True, padding="longest",
+    def tokenize(self, texts: Sequence[str], max_length: int | None = None):
+        """A padded batch of ``texts``, cut at ``max_length`` tokens (default: the model's max length)."""
+        return self.tokenizer(list(texts), max_length=max_length or self.max_length, truncation=True, padding="longest",
                               return_attention_mask=True, return_token_type_ids=False, return_tensors="pt")
 
     def _hidden(self, batch) -> torch.Tensor:

@@ -4,8 +4,9 @@ pieces from expansion terms (those the model added that the text does not contai
 from __future__ import annotations
 
 
-def inspect_text(model, text: str, top: int = 30, scale: float | None = 100) -> list[dict]:
-    """The ``top`` heaviest terms of ``text`` under ``model`` (a :class:`~splade_anserini.splade.Splade`)."""
+def inspect_text(model, text: str, top: int = 30, scale: float | None = 100) -> tuple[list[dict], int]:
+    """The ``top`` heaviest terms of ``text`` under ``model`` (a :class:`~splade_anserini.splade.Splade`), and how
+    many terms the text has in all."""
     weights = model.weights([text])[0]
     own = set(model.tokenizer.tokenize(text)[:model.max_length - 2])
     count = int((weights > 0).sum())
@@ -13,7 +14,7 @@ def inspect_text(model, text: str, top: int = 30, scale: float | None = 100) -> 
     return [{"rank": rank, "term": model.vocab[index], "weight": float(value),
              "quantized": None if scale is None else round(float(value) * scale),
              "kind": "input" if model.vocab[index] in own else "expansion"}
-            for rank, (value, index) in enumerate(zip(values.tolist(), indices.tolist()), start=1)]
+            for rank, (value, index) in enumerate(zip(values.tolist(), indices.tolist()), start=1)], count
 
 
 def format_terms(rows: list[dict], text: str, total: int | None = None) -> str:

@@ -1,58 +1,26 @@
 """Nothing lost, nothing silently wrong: killed encodings resume to the same bytes, and `check` finds damage."""
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 
 import pytest
 
-from conftest import DEMO
+from conftest import PARTS_ENCODE as ENCODE, assert_same_parts, encode_command, kill_after_parts
 from splade_anserini.check import check_collection
 from splade_anserini.cli import main
 from splade_anserini.collection import PROGRESS, part_files
 
-ENCODE = ["encode", "--corpus", str(DEMO / "corpus.jsonl"), "--docs-per-file", "40", "--batch-size", "8", "--quiet"]
 
 
-def encode_command(output):
-    return [sys.executable, "-m", "splade_anserini", *ENCODE, "--output", str(output)]
-
-
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-    output = tmp_path_factory.mktemp("whole") / "collection"
-    subprocess.run(encode_command(output), check=True, capture_output=True, timeout=600)
-    return output
-
-
-def test_a_killed_encoding_resumes_to_the_same_bytes(uninterrupted, tmp_path):
+def test_a_killed_encoding_resumes_to_the_same_bytes(parts_collection, tmp_path):
     output = tmp_path / "collection"
     staging = tmp_path / ".collection.partial"
-    process = subprocess.Popen(encode_command(output), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    parts = 0
-    while time.time() < deadline and process.poll() is None:
-        try:
-            parts = len(json.loads((staging / PROGRESS).read_text())["parts"])
-        except (OSError, ValueError):
-            parts = 0
-        if parts >= 2:
-            break
-        time.sleep(0.02)
-    assert process.poll() is None, "the encoding finished before it could be killed"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    parts = kill_after_parts(encode_command(output), staging, timeout=300)
     assert not output.exists() and parts >= 2
     rerun = subprocess.run(encode_command(output), capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     assert "resuming" in rerun.stderr
-    ours, theirs = part_files(output), part_files(uninterrupted)
-    assert [p.name for p in ours] == [p.name for p in theirs]
-    for mine, whole in zip(ours, theirs):
-        assert mine.read_bytes() == whole.read_bytes(), mine.name
+    assert_same_parts(output, parts_collection)
     manifest = json.loads((output / "manifest.json").read_text())
     assert manifest["documents"] == 344 and [f["first_document"] for f in manifest["files"]] == list(range(0, 344, 40))
     assert not staging.exists() and check_collection(output) == []
@@ -72,10 +40,10 @@ def test_a_changed_setting_refuses_to_resume(tmp_path, capsys):
     assert json.loads((output / "manifest.json").read_text())["documents"] == 344
 
 
-def test_check_reports_the_damaged_part(uninterrupted, tmp_path):
+def test_check_reports_the_damaged_part(parts_collection, tmp_path):
     import shutil
     copy = tmp_path / "collection"
-    shutil.copytree(uninterrupted, copy)
+    shutil.copytree(parts_collection, copy)
     assert main(["check", "--collection", str(copy)]) == 0
     third = part_files(copy)[2]
     data = bytearray(third.read_bytes())
@@ -87,10 +55,10 @@ def test_check_reports_the_damaged_part(uninterrupted, tmp_path):
     assert main(["check", "--collection", str(copy)]) == 1
 
 
-def test_check_finds_bad_weights_and_counts(uninterrupted, tmp_path):
+def test_check_finds_bad_weights_and_counts(parts_collection, tmp_path):
     import shutil
     copy = tmp_path / "collection"
-    shutil.copytree(uninterrupted, copy)
+    shutil.copytree(parts_collection, copy)
     first = part_files(copy)[0]
     lines = first.read_text().splitlines(keepends=True)
     record = json.loads(lines[3])

@@ -11,7 +11,6 @@ Sources:
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 import tempfile
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
-from ..readers import read_corpus
+from ..readers import numbered_lines, parse_json_object, read_corpus
 
 
 @dataclass
@@ -43,34 +42,28 @@ def _check(example: Example, where: str) -> Example:
 
 
 def _tsv(path: Path):
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            parts = line.rstrip("\r\n").split("\t")
-            if not line.strip():
-                continue
-            if len(parts) < 2:
-                raise InputError(f"{path}:{number}: expected 'query<TAB>positive<TAB>negative...', found "
-                                 f"{len(parts)} field(s)")
-            yield _check(Example(parts[0], parts[1], parts[2:]), f"{path}:{number}")
+    for number, line in numbered_lines(path):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) < 2:
+            raise InputError(f"{path}:{number}: expected 'query<TAB>positive<TAB>negative...', found "
+                             f"{len(parts)} field(s)")
+        yield _check(Example(parts[0], parts[1], parts[2:]), f"{path}:{number}")
 
 
 def _jsonl(path: Path):
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputError(f"{where}: malformed JSON ({err.msg} at column {err.colno})") from None
-            if not isinstance(record, dict) or not isinstance(record.get("query"), str) \
-                    or not isinstance(record.get("positive"), str):
-                raise InputError(f"{where}: expected an object with string fields 'query' and 'positive'")
-            negatives = record.get("negatives", [record["negative"]] if "negative" in record else [])
-            if not isinstance(negatives, list) or not all(isinstance(n, str) for n in negatives):
-                raise InputError(f"{where}: 'negatives' must be a list of strings")
-            yield _check(Example(record["query"], record["positive"], negatives, record.get("scores")), where)
+    for number, line in numbered_lines(path):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        record = parse_json_object(line, where)
+        if not isinstance(record.get("query"), str) or not isinstance(record.get("positive"), str):
+            raise InputError(f"{where}: expected an object with string fields 'query' and 'positive'")
+        negatives = record.get("negatives", [record["negative"]] if "negative" in record else [])
+        if not isinstance(negatives, list) or not all(isinstance(n, str) for n in negatives):
+            raise InputError(f"{where}: 'negatives' must be a list of strings")
+        yield _check(Example(record["query"], record["positive"], negatives, record.get("scores")), where)
 
 
 def _irds(source: str):

@@ -156,8 +156,7 @@ class Trainer:
             torch.manual_seed(settings["seed"])
 
     def weights(self, texts: list[str], max_length: int) -> torch.Tensor:
-        batch = self.tokenizer(texts, max_length=max_length, truncation=True, padding="longest",
-                               return_attention_mask=True, return_token_type_ids=False, return_tensors="pt")
+        batch = self.splade.tokenize(texts, max_length)
         mask = batch["attention_mask"].to(self.device)
         logits = self.model(input_ids=batch["input_ids"].to(self.device), attention_mask=mask).logits
         return pool(logits.float(), mask, self.settings["pooling"])
