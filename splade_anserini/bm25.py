@@ -14,14 +14,15 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .collection import read_manifest
+from .artifacts import BM25_INDEX, read_manifest, write_atomically
 from .index import anserini_index
 from .jvm import start_jvm
 from .readers import read_corpus, read_topics
+from .runs import format_run, prepare_run_output, search_facts_path, write_run_file
 
 
 def build_bm25_index(corpus: str | Path, index: str | Path, *, fields: Sequence[str] | None = None,
-                     threads: int | None = None, overwrite: bool = False) -> dict:
+                     threads: int | None = None, overwrite: bool = False, verbose: bool = False) -> dict:
     """Index the corpus's texts for BM25 into ``index``; returns the index manifest."""
 
     def write_documents(inputs: Path) -> int:
@@ -32,18 +33,20 @@ def build_bm25_index(corpus: str | Path, index: str | Path, *, fields: Sequence[
                 count += 1
         return count
 
-    manifest = {"kind": "bm25", "corpus": str(corpus), "fields": list(fields or []),
+    manifest = {"corpus": str(corpus), "fields": list(fields or []),
                 "analyzer": "Anserini default (English, Porter stemming, stopwords)"}
     return anserini_index(index, write_documents, collection_class="JsonCollection", threads=threads or 1,
-                          manifest=manifest, what=f"{corpus} (BM25)", overwrite=overwrite)
+                          manifest=manifest, what=f"{corpus} (BM25)", overwrite=overwrite, kind=BM25_INDEX,
+                          inputs=[corpus], verbose=verbose)
 
 
 def search_bm25(index: str | Path, topics: str | Path, output: str | Path, *, k: int = 1000, k1: float = 0.9,
                 b: float = 0.4, threads: int | None = None, remove_query: bool = False,
-                fields: Sequence[str] | None = None, tag: str = "bm25") -> dict:
-    """Search every query of ``topics`` with BM25 and write a TREC run; returns run facts."""
-    from .search import format_run, write_run_file
-    read_manifest(index)  # a complete index, or a clear error
+                fields: Sequence[str] | None = None, tag: str = "bm25", overwrite: bool = False) -> dict:
+    """Search every query of ``topics`` with BM25 and write a TREC run (an existing run is replaced only with
+    ``overwrite``); returns run facts, also saved beside the run."""
+    read_manifest(index, (BM25_INDEX,), "BM25 search")
+    output = prepare_run_output(output, overwrite, [index, topics])
     start_jvm()
     from pyserini.search.lucene import LuceneSearcher
     queries = read_topics(topics, fields)
@@ -55,7 +58,10 @@ def search_bm25(index: str | Path, topics: str | Path, output: str | Path, *, k:
     results = {q.id: [(hit.docid, hit.score) for hit in hits.get(q.id, [])] for q in queries}
     searcher.close()
     lines = format_run(results, k, tag, remove_query)
-    write_run_file(Path(output), lines)
+    write_run_file(output, lines)
     seconds = time.time() - started
+    facts = {"kind": "run", "engine": "bm25", "index": str(index), "queries": len(queries), "lines": len(lines),
+             "search_seconds": round(seconds, 3), "k": k, "k1": k1, "b": b, "threads": threads}
+    write_atomically(search_facts_path(output), json.dumps(facts, indent=2) + "\n")
     print(f"bm25: searched {len(queries)} queries in {seconds:.1f} s -> {output}", file=sys.stderr)
-    return {"queries": len(queries), "lines": len(lines), "seconds": round(seconds, 3), "k": k, "k1": k1, "b": b}
+    return facts

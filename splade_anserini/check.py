@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .collection import MANIFEST, load_collection, read_manifest
+from .artifacts import BM25_INDEX, INDEX, MANIFEST, read_manifest, sha256_file
+from .collection import load_collection
 from .errors import InputError
-from .models import sha256_file
 from .readers import parse_json_object
 
 MAX_REPORTED = 20
@@ -76,7 +76,7 @@ def check_index(directory: str | Path) -> list[str]:
     """Problems found in an index built by splade-anserini; empty when it is sound."""
     from .index import DOCIDS, close_reader, open_reader
     directory = Path(directory)
-    manifest = read_manifest(directory)
+    manifest = read_manifest(directory, (INDEX, BM25_INDEX), "check --index")
     problems = []
     if not any(directory.glob("segments_*")):
         return [f"{directory}: no Lucene segments file; not an index"]

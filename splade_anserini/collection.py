@@ -19,28 +19,11 @@ import os
 import shutil
 from pathlib import Path
 
+from .artifacts import (COLLECTION, MANIFEST, prepare_output, read_manifest, replace_directory, write_atomically,
+                        write_manifest)
 from .errors import InputError
 
-MANIFEST = "manifest.json"
 PART_PATTERN = "part-{:05d}.jsonl"
-
-
-def read_manifest(directory: str | Path) -> dict:
-    path = Path(directory) / MANIFEST
-    if not path.is_file():
-        raise InputError(f"{directory}: no {MANIFEST}; not a complete splade-anserini collection or index "
-                         f"(was encoding interrupted?)")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}:{err.lineno}: malformed manifest ({err.msg})") from None
-
-
-def write_manifest(directory: str | Path, manifest: dict) -> None:
-    path = Path(directory) / MANIFEST
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def part_files(directory: str | Path) -> list[Path]:
@@ -58,11 +41,11 @@ def load_collection(directory: str | Path) -> tuple[dict, list[Path]]:
     must agree on the settings; the manifest returned describes the whole collection."""
     directory = Path(directory)
     if (directory / MANIFEST).is_file() or not directory.is_dir():
-        return read_manifest(directory), part_files(directory)
+        return read_manifest(directory, (COLLECTION,), "this command"), part_files(directory)
     shards = sorted(p for p in directory.iterdir() if p.is_dir() and p.name.startswith("shard-"))
     if not shards:
         read_manifest(directory)  # raises the usual "no manifest" error
-    manifests = [read_manifest(shard) for shard in shards]
+    manifests = [read_manifest(shard, (COLLECTION,), "this command") for shard in shards]
     expected = manifests[0]["shard"]["num_shards"]
     present = sorted(m["shard"]["shard_id"] for m in manifests)
     if present != list(range(expected)):
@@ -80,41 +63,14 @@ def load_collection(directory: str | Path) -> tuple[dict, list[Path]]:
     return merged, [part for shard in shards for part in part_files(shard)]
 
 
-def prepare_output(output: str | Path, overwrite: bool) -> Path:
-    """Check that ``output`` may be written; an existing non-empty directory needs ``overwrite``."""
-    output = Path(output)
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        if not overwrite:
-            raise InputError(f"{output} already exists and is not empty; pass --overwrite to replace it "
-                             f"or choose another output directory")
-    return output
-
-
-def replace_directory(staging: Path, target: Path) -> None:
-    """Move a finished ``staging`` directory to ``target``, replacing what was there."""
-    if target.exists():
-        shutil.rmtree(target) if target.is_dir() else target.unlink()
-    os.replace(staging, target)
-
-
 PROGRESS = "progress.json"
-
-
-def _fsync_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically and durably: temporary file, fsync, rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def save_progress(staging: Path, identity: dict, parts: list) -> None:
     """Record the finished part files (sorted by name) of an encoding in progress."""
     parts = sorted(parts, key=lambda part: part["name"])
-    _fsync_write(staging / PROGRESS, json.dumps({"identity": identity, "parts": parts}, indent=1,
-                                                ensure_ascii=False).encode("utf-8"))
+    write_atomically(staging / PROGRESS, json.dumps({"identity": identity, "parts": parts}, indent=1,
+                                                    ensure_ascii=False), durable=True)
 
 
 def _read_progress(staging: Path) -> dict | None:
@@ -127,16 +83,21 @@ def _read_progress(staging: Path) -> dict | None:
     return None  # nothing usable: start over
 
 
-def open_staging(output: str | Path, identity: dict, overwrite: bool = False) -> tuple[Path, Path, list]:
+def open_staging(output: str | Path, identity: dict, overwrite: bool = False,
+                 inputs=()) -> tuple[Path, Path, list]:
     """(output, staging directory, finished parts) for an encoding into ``output``: the staging directory of an
     interrupted run with the same ``identity`` is kept with its finished parts; one with another identity is
-    refused (or, with ``overwrite``, removed)."""
-    output = prepare_output(output, overwrite)
+    refused (or, with ``overwrite``, removed). ``output`` must be new, empty, or (with ``overwrite``) a collection,
+    and none of the ``inputs``."""
+    output = prepare_output(output, overwrite, COLLECTION, inputs)
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = output.parent / f".{output.name}.partial"
     parts: list = []
     if staging.exists():
         previous = _read_progress(staging)
+        if previous is None and any(p.name != PROGRESS and not p.name.startswith("part-") for p in staging.iterdir()):
+            raise InputError(f"{staging} holds files that are not an interrupted encoding's; not touching it "
+                             f"(remove it yourself, or choose another output)")
         if overwrite or previous is None:
             shutil.rmtree(staging)
         elif previous["identity"] != identity:
@@ -193,12 +154,12 @@ class CollectionWriter:
     resumed: :attr:`resumed_documents` documents are already written, and the caller continues after them."""
 
     def __init__(self, output: str | Path, *, docs_per_file: int = 100_000, overwrite: bool = False,
-                 identity: dict | None = None):
+                 identity: dict | None = None, inputs=()):
         if docs_per_file < 1:
             raise ValueError("docs_per_file must be positive")
         self.docs_per_file = docs_per_file
         self.identity = dict(identity or {}, docs_per_file=docs_per_file)  # part boundaries belong to the identity
-        self.output, self.staging, parts = open_staging(output, self.identity, overwrite)
+        self.output, self.staging, parts = open_staging(output, self.identity, overwrite, inputs)
         # Resume after the finished parts that form a prefix; any later ones (finished out of order by a
         # distributed run) are written again.
         self.files = []
@@ -249,9 +210,10 @@ class CollectionWriter:
 def commit_staging(staging: Path, output: Path, manifest: dict, parts: list) -> dict:
     """Write the manifest (with totals and the part list) into ``staging`` and move it to ``output``."""
     parts = sorted(parts, key=lambda part: part["name"])
-    manifest = dict(manifest, documents=sum(p["documents"] for p in parts),
-                    postings=sum(p["postings"] for p in parts), files=parts)
+    manifest = dict(manifest, kind=COLLECTION, format="JsonVectorCollection",
+                    documents=sum(p["documents"] for p in parts), postings=sum(p["postings"] for p in parts),
+                    files=parts)
     (staging / PROGRESS).unlink(missing_ok=True)
     write_manifest(staging, manifest)
-    replace_directory(staging, output)
+    replace_directory(staging, output, COLLECTION)
     return manifest

@@ -30,7 +30,8 @@ from pathlib import Path
 import yaml
 
 from .errors import InputError
-from .evaluate import metrics_path, parse_measure
+from .evaluate import parse_measure
+from .runs import config_path, metrics_path
 
 DEFAULTS = {
     "name": None,
@@ -138,7 +139,7 @@ class TopicSet:
     @property
     def saved_config(self) -> Path:
         """Where the effective config is saved beside the run."""
-        return self.metrics.with_name(self.metrics.name[:-len(".metrics.json")] + ".config.yaml")
+        return config_path(self.run)
 
     @property
     def all_measures(self) -> list:

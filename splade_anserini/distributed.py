@@ -23,8 +23,9 @@ import sys
 import time
 from pathlib import Path
 
+from .batching import WINDOW_BATCHES
 from .collection import PART_PATTERN, PartFile, commit_staging, open_staging, save_progress
-from .encode import SORT_WINDOW_BATCHES, EncodeSettings, _windows, build_manifest, encode_window, encoding_identity
+from .encode import EncodeSettings, _windows, build_manifest, encode_windows, encoding_identity
 from .errors import InputError
 from .readers import plan_parts, read_corpus
 
@@ -47,10 +48,9 @@ class PartEncoder:
         part = PartFile(Path(staging), number, start)
         ids = []
         try:
-            for window in _windows(docs, settings.batch_size * SORT_WINDOW_BATCHES, settings.docs_per_file, 0,
-                                   problems):
-                encode_window(self.model, settings, window, part)
-                ids += [(d.id, d.where) for d in window]
+            windows = _windows(docs, settings.batch_size * WINDOW_BATCHES, settings.docs_per_file, 0, problems)
+            encode_windows(self.model, settings, windows, part,
+                           on_window=lambda window: ids.extend((d.id, d.where) for d in window))
             return {"part": dict(part.finish(), skipped=problems or []), "ids": ids,
                     "model_path": str(self.model.path), "vocab_size": self.model.vocab_size}
         except BaseException:
@@ -75,7 +75,7 @@ def encode_corpus_ray(corpus: str | Path, output: str | Path, settings: EncodeSe
     settings = settings or EncodeSettings()
     corpus = str(corpus)
     identity = dict(encoding_identity(corpus, settings), docs_per_file=settings.docs_per_file)
-    output, staging, done = open_staging(output, identity, overwrite)
+    output, staging, done = open_staging(output, identity, overwrite, [corpus])
     plan = plan_parts(corpus, settings.docs_per_file)
     if not plan:
         raise InputError(f"{corpus}: the corpus is empty (no documents)")

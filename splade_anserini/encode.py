@@ -12,12 +12,13 @@ from typing import Iterator
 
 from tqdm import tqdm
 
-from .collection import CollectionWriter
+from .artifacts import COLLECTION, check_separate, prepare_output
 from .errors import InputError
+from .batching import WINDOW_BATCHES
+from .collection import CollectionWriter
+from .prefetch import prefetch
 from .readers import Document, count_documents, read_corpus, skipped_entry
 
-# How many documents are sorted by length together; larger means less padding but more memory in flight.
-SORT_WINDOW_BATCHES = 16
 
 
 @dataclass
@@ -95,18 +96,6 @@ def _windows(docs: Iterator[Document], size: int, part_size: int, skip: int = 0,
         yield window
 
 
-def truncated_flags(tokenizer, texts: list[str], max_length: int) -> list[bool]:
-    """Which texts have more tokens than ``max_length`` (the tokenizer cuts them). A token spans at least one
-    character, so only texts longer than that in characters need tokenizing."""
-    flags = [len(t) > max_length - 2 for t in texts]
-    long = [t for t, flag in zip(texts, flags) if flag]
-    if long:
-        lengths = iter(tokenizer(long, add_special_tokens=True, truncation=False, return_length=True,
-                                 verbose=False)["length"])
-        flags = [flag and next(lengths) > max_length for flag in flags]
-    return flags
-
-
 def input_fingerprint(corpus: str) -> list:
     """What identifies the input: the files with their sizes and modification times (an ir_datasets id as is)."""
     if corpus.startswith("irds:"):
@@ -131,21 +120,29 @@ def build_manifest(corpus: str, settings: EncodeSettings, model_path, vocab_size
     if truncated:
         print(f"encode: {truncated} documents were longer than {settings.max_length} tokens and were truncated "
               f"(counted in the manifest)", file=sys.stderr)
-    return {"format": "JsonVectorCollection", "corpus": corpus, "model": settings.model,
-            "model_path": str(model_path), "settings": asdict(settings), "scale": settings.scale,
+    from .models import model_identity
+    return {"kind": COLLECTION, "format": "JsonVectorCollection", "corpus": corpus, "model": settings.model,
+            "model_path": str(model_path), "model_identity": model_identity(model_path), "settings": asdict(settings), "scale": settings.scale,
             "max_length": settings.max_length, "pooling": settings.pooling,
             "fields": settings.fields or "default (title + text, or contents)", "vocab_size": vocab_size,
             "truncated_documents": truncated, "skipped": {"count": len(problems or []), "documents": problems or []},
             "shard": shard, "seconds": round(seconds, 2), "software": software_versions(), **extra}
 
 
-def encode_window(model, settings: EncodeSettings, window: list, sink) -> None:
-    """Encode one window of documents (sorted by length inside) and hand each to ``sink.write``."""
-    texts = [d.text for d in window]
-    flags = truncated_flags(model.tokenizer, texts, settings.max_length)
-    vectors = model.encode_sorted(texts, settings.scale, settings.batch_size)
-    for doc, vector, flag in zip(window, vectors, flags):
-        sink.write(doc.id, doc.text, vector, truncated=flag)
+def encode_windows(model, settings: EncodeSettings, windows: Iterator[list], sink, on_window=None) -> None:
+    """Encode windows of documents and hand each document, in order, to ``sink.write`` (with whether its text was
+    truncated). The next window is read and tokenized on a second thread while the model encodes this one;
+    ``on_window(window)`` is called after each."""
+    def tokenized():
+        for window in windows:
+            yield window, model.token_ids([d.text for d in window], settings.max_length)
+
+    for window, tokens in prefetch(tokenized()):
+        vectors = model.encode_tokenized(tokens, settings.scale, settings.batch_size)
+        for doc, vector, truncated in zip(window, vectors, tokens.truncated):
+            sink.write(doc.id, doc.text, vector, truncated=truncated)
+        if on_window is not None:
+            on_window(window)
 
 
 def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettings | None = None, *,
@@ -164,6 +161,7 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
         raise InputError(f"on_error must be 'stop' or 'skip', not {settings.on_error!r}")
     problems: list | None = [] if settings.on_error == "skip" else None
     corpus = str(corpus)
+    check_separate([corpus], output)
     shard = None
     if num_shards > 1:
         total = count_documents(corpus)
@@ -175,6 +173,7 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
     else:
         docs = read_corpus(corpus, settings.fields or None, problems=problems)
         expected = None
+    prepare_output(output, overwrite, COLLECTION, [corpus])  # checked again when writing; here it fails fast
     # Read the first document before loading the model, so a wrong path or format fails at once.
     first = next(docs, None)
     docs = itertools.chain([first] if first else [], docs)
@@ -182,7 +181,7 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
         model = Splade(settings.model, max_length=settings.max_length, pooling=settings.pooling,
                        device=settings.device, dtype=settings.dtype)
     writer = CollectionWriter(output, docs_per_file=settings.docs_per_file, overwrite=overwrite,
-                              identity=encoding_identity(corpus, settings, shard))
+                              identity=encoding_identity(corpus, settings, shard), inputs=[corpus])
     skip = writer.resumed_documents
     if skip:
         print(f"encode: resuming {writer.staging} after {skip} documents ({len(writer.files)} finished part files)",
@@ -191,10 +190,8 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
     bar = tqdm(total=expected if shard else _progress_total(corpus), initial=skip, unit="doc", desc="encode",
                disable=not progress, dynamic_ncols=True, file=sys.stderr)
     try:
-        for window in _windows(docs, settings.batch_size * SORT_WINDOW_BATCHES, settings.docs_per_file, skip,
-                               problems):
-            encode_window(model, settings, window, writer)
-            bar.update(len(window))
+        windows = _windows(docs, settings.batch_size * WINDOW_BATCHES, settings.docs_per_file, skip, problems)
+        encode_windows(model, settings, windows, writer, on_window=lambda window: bar.update(len(window)))
         truncated = writer.truncated
         bar.close()
         if writer.documents == 0:

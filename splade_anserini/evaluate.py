@@ -17,11 +17,14 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .artifacts import check_separate, write_atomically
 from .errors import InputError
 from .readers import read_qrels
+from .runs import metrics_path, read_run, search_facts_path
 
 DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "R@1000", "AP")
 _MEASURE = re.compile(r"^(nDCG|MRR|RR|R|P|AP)(?:\(rel=(\d+)\))?(?:@(\d+))?$")
@@ -46,38 +49,6 @@ def parse_measure(text: str) -> Measure:
     if name in ("R", "P", "nDCG") and cutoff is None:
         raise InputError(f"Measure {text!r} needs a cutoff, e.g. {name}@10")
     return Measure(name, rel, int(cutoff) if cutoff else None)
-
-
-def read_run(path: str | Path) -> dict:
-    """A TREC or MS MARCO run as {qid: {docid: score}}, each query's hits in the file's rank order (an MS MARCO run's
-    scores are minus the ranks); errors name file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such run file")
-    run: dict = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) == 3:  # MS MARCO format: the rank is all there is; higher ranks get lower scores
-                qid, docid, rank = parts
-                score = f"-{rank}"
-            elif len(parts) == 6:
-                qid, _, docid, rank, score, _ = parts
-            else:
-                raise InputError(f"{path}:{number}: expected 'qid Q0 docid rank score tag' (TREC) or "
-                                 f"'qid docid rank' (MS MARCO), got {len(parts)} fields")
-            try:
-                value, position = float(score), int(rank)
-            except ValueError:
-                raise InputError(f"{path}:{number}: rank {rank!r} or score {score!r} is not a number") from None
-            hits = run.setdefault(qid, {})
-            if docid in hits:
-                raise InputError(f"{path}:{number}: document {docid} appears twice for query {qid}")
-            hits[docid] = (position, value)
-    return {qid: {d: score for d, (_, score) in sorted(hits.items(), key=lambda item: item[1][0])}
-            for qid, hits in run.items()}
 
 
 def ranking(hits: dict) -> list[str]:
@@ -125,29 +96,57 @@ def evaluate(run: dict, qrels: dict, measures=DEFAULT_MEASURES) -> tuple[dict, d
     return means, per_query
 
 
-def metrics_path(run: str | Path) -> Path:
-    """``runs/x.trec`` -> ``runs/x.metrics.json`` (likewise .tsv, .txt); other names get ``.metrics.json`` appended."""
-    run = Path(run)
-    stem = run.name
-    for suffix in (".trec", ".tsv", ".txt"):
-        if stem.endswith(suffix):
-            stem = stem[:-len(suffix)]
-            break
-    return run.with_name(stem + ".metrics.json")
+def _same_run(recorded: str | None, run: Path) -> bool:
+    """Whether a metrics file's recorded run is ``run`` (a path recorded relative to another directory counts as
+    the same when the names agree)."""
+    if not recorded:
+        return False
+    other = Path(recorded)
+    if other.exists():
+        return other.resolve() == run.resolve()
+    return other.name == run.name
 
 
 def evaluate_run(run_path: str | Path, qrels_source: str | Path, measures=DEFAULT_MEASURES,
                  output: str | Path | None = None, extra: dict | None = None) -> dict:
-    """Evaluate a run file against qrels, write the metrics JSON (plus ``extra`` fields) next to the run."""
+    """Evaluate a run file against qrels and write the metrics JSON (plus the run's search facts, when it has them,
+    and ``extra`` fields) next to the run, or to ``output``.
+
+    A run that shares no query with the qrels is refused (wrong qrels, or an empty run), and so is an output that
+    holds the metrics of another run or something that is not a metrics file."""
+    run_path = Path(run_path)
+    out = Path(output) if output else metrics_path(run_path)
+    check_separate([run_path, qrels_source], out)
+    if out.exists():
+        try:
+            previous = json.loads(out.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            previous = None
+        if not isinstance(previous, dict) or "metrics" not in previous:
+            raise InputError(f"{out} exists and is not a metrics file written by splade-anserini eval; not "
+                             f"replacing it (choose another --output)")
+        if not _same_run(previous.get("run_path") or previous.get("run"), run_path):
+            raise InputError(f"{out} holds the metrics of another run ({previous.get('run')}); not replacing them "
+                             f"(choose another --output)")
     run = read_run(run_path)
     qrels = read_qrels(qrels_source)
-    means, per_query = evaluate(run, qrels, measures)
+    if not run:
+        raise InputError(f"{run_path}: the run is empty (no hits at all); nothing to evaluate")
     judged_in_run = sum(1 for q in run if q in qrels)
-    result = {"run": str(run_path), "qrels": str(qrels_source), "queries_in_qrels": len(qrels),
-              "queries_in_run": len(run), "queries_evaluated": judged_in_run, "metrics": means,
-              "per_query": per_query, **(extra or {})}
-    out = Path(output) if output else metrics_path(run_path)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if not judged_in_run:
+        raise InputError(f"{run_path} shares no query with {qrels_source} (run: {len(run)} queries, e.g. "
+                         f"{', '.join(list(run)[:3])}; qrels: {len(qrels)}, e.g. {', '.join(list(qrels)[:3])}); "
+                         f"are these the qrels of this run's topics?")
+    if judged_in_run < len(qrels) / 2:
+        print(f"warning: only {judged_in_run} of the {len(qrels)} judged queries have hits in {run_path}; the "
+              f"others count as 0 in every mean", file=sys.stderr)
+    means, per_query = evaluate(run, qrels, measures)
+    facts = search_facts_path(run_path)
+    search = json.loads(facts.read_text(encoding="utf-8")) if facts.is_file() else None
+    result = {"run": str(run_path), "run_path": str(run_path.resolve()), "qrels": str(qrels_source),
+              "queries_in_qrels": len(qrels), "queries_in_run": len(run), "queries_evaluated": judged_in_run,
+              "metrics": means, "per_query": per_query, "search": search, **(extra or {})}
+    write_atomically(out, json.dumps(result, indent=2) + "\n")
     return result
 
 

@@ -17,12 +17,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from .collection import load_collection, prepare_output, replace_directory, write_manifest
+from .artifacts import INDEX, prepare_output, replace_directory, write_manifest
+from .collection import load_collection
 from .errors import InputError, SpladeAnseriniError
-from .jvm import start_jvm
+from .jvm import java_output, start_jvm
 
 
 DOCIDS = "docids.json"
+LOG = "index.log"
 
 
 def _segments_file(reader) -> str:
@@ -81,28 +83,34 @@ def index_document_count(index: str | Path) -> int:
 
 
 def anserini_index(index: str | Path, fill_inputs, *, collection_class: str, extra_args=(), threads: int,
-                   manifest: dict, what: str, overwrite: bool = False) -> dict:
+                   manifest: dict, what: str, overwrite: bool = False, kind: str = INDEX, inputs=(),
+                   verbose: bool = False) -> dict:
     """Run Anserini's IndexCollection over the files that ``fill_inputs(directory)`` puts into a scratch directory
     (it returns how many documents it put there), into a staging directory that becomes ``index`` only when
-    complete: document count checked, docid table and ``manifest`` (plus index facts) written. Returns the manifest."""
+    complete: document count checked, docid table and ``manifest`` (plus index facts) written. Returns the manifest.
+
+    Anserini's log goes to ``index.log`` inside the index (``verbose`` shows it instead); when indexing fails it is
+    kept beside the index as ``<index>.failed.log`` and the error says so."""
     index = Path(index)
-    prepare_output(index, overwrite)
+    prepare_output(index, overwrite, kind, inputs)
     start_jvm()
     from jnius import JavaException, autoclass
 
     index.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{index.name}.partial-", dir=index.parent))
     # Anserini reads every file in its input directory: give it only the documents.
-    inputs = Path(tempfile.mkdtemp(prefix=f".{index.name}.inputs-", dir=index.parent))
+    scratch = Path(tempfile.mkdtemp(prefix=f".{index.name}.inputs-", dir=index.parent))
+    log = staging / LOG
     started = time.time()
     try:
-        expected = fill_inputs(inputs)
-        args = ["-collection", collection_class, "-input", str(inputs), "-index", str(staging),
+        expected = fill_inputs(scratch)
+        args = ["-collection", collection_class, "-input", str(scratch), "-index", str(staging),
                 "-generator", "DefaultLuceneDocumentGenerator", "-threads", str(threads), *extra_args]
         try:
-            autoclass("io.anserini.index.IndexCollection").main(args)
+            with java_output(None if verbose else log):
+                autoclass("io.anserini.index.IndexCollection").main(args)
         except JavaException as err:
-            raise SpladeAnseriniError(f"Anserini failed to index {what}: {err}") from None
+            raise SpladeAnseriniError(f"Anserini failed to index {what}: {err}{_kept_log(log, index)}") from None
         reader = open_reader(staging)
         try:
             count = reader.numDocs()
@@ -111,21 +119,31 @@ def anserini_index(index: str | Path, fill_inputs, *, collection_class: str, ext
             close_reader(reader)
         if count != expected:
             raise SpladeAnseriniError(f"Index of {what} holds {count} documents but {expected} were given; some "
-                                      f"documents were not indexed (see Anserini's log above)")
-        index_manifest = dict(manifest, index_threads=threads, index_seconds=round(time.time() - started, 2),
-                              index_documents=count)
+                                      f"documents were not indexed{_kept_log(log, index)}")
+        index_manifest = dict(manifest, kind=kind, index_threads=threads,
+                              index_seconds=round(time.time() - started, 2), index_documents=count)
         write_manifest(staging, index_manifest)
-        replace_directory(staging, index)
+        replace_directory(staging, index, kind)
         return index_manifest
     finally:
-        shutil.rmtree(inputs, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _kept_log(log: Path, index: Path) -> str:
+    """Keep a failed indexing's log beside the index; the sentence that says where (empty if there is none)."""
+    if not log.is_file():
+        return " (see Anserini's log above)"
+    kept = index.with_name(index.name + ".failed.log")
+    shutil.copyfile(log, kept)
+    return f" (Anserini's log: {kept})"
+
+
 def build_index(collection: str | Path, index: str | Path, *, threads: int | None = None,
-                overwrite: bool = False) -> dict:
-    """Index ``collection`` (or a directory of its shards) into ``index``; returns the index manifest (the
-    collection's, plus index facts)."""
+                overwrite: bool = False, verbose: bool = False) -> dict:
+    """Index ``collection`` (or a directory of its shards) into ``index`` with ``threads`` threads (default: all
+    cores; Anserini gives each part file one thread); returns the index manifest (the collection's, plus index
+    facts)."""
     collection = Path(collection)
     manifest, files = load_collection(collection)
     if not files:
@@ -137,6 +155,6 @@ def build_index(collection: str | Path, index: str | Path, *, threads: int | Non
         return manifest["documents"]
 
     return anserini_index(index, link_parts, collection_class="JsonVectorCollection",
-                          extra_args=("-impact", "-pretokenized"), threads=threads or min(len(files), os.cpu_count() or 1),
+                          extra_args=("-impact", "-pretokenized"), threads=threads or os.cpu_count() or 1,
                           manifest=dict(manifest, collection=str(collection.resolve())), what=str(collection),
-                          overwrite=overwrite)
+                          overwrite=overwrite, inputs=[collection], verbose=verbose)

@@ -12,10 +12,12 @@ Pyserini does so.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -154,4 +156,50 @@ def start_jvm() -> JavaRuntime:
         options = [o for o in jnius_config.get_options() if o != VECTOR_OPTION]
         jnius_config.set_options(*options, *jvm_options(runtime))
         import jnius  # noqa: F401  (importing jnius boots the JVM with the options above)
+        _quiet_lucene_warnings()
     return runtime
+
+
+_QUIET_LOGGERS: list = []  # java.util.logging keeps loggers weakly: a level set on a collected one is lost
+
+
+def _quiet_lucene_warnings() -> None:
+    """Lucene warns on every index opened under Java 22+ that MMapDirectory could use a newer Lucene; the user can do
+    nothing about it (Pyserini pins Lucene), so it is not shown."""
+    from jnius import autoclass
+    logger = autoclass("java.util.logging.Logger").getLogger("org.apache.lucene.store.MMapDirectory")
+    logger.setLevel(autoclass("java.util.logging.Level").SEVERE)
+    _QUIET_LOGGERS.append(logger)
+
+
+@contextlib.contextmanager
+def java_output(log: Path | None):
+    """Send what Java prints (Anserini's log4j INFO lines, Lucene's warnings) to the file ``log`` while the block
+    runs; ``None`` leaves it on the terminal. Java writes to the process's file descriptors 1 and 2, below
+    Python's streams, so those descriptors are redirected (Python's own output in the block goes there too)."""
+    if log is None:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(log, "ab") as target:
+            os.dup2(target.fileno(), 1)
+            os.dup2(target.fileno(), 2)
+            try:
+                yield
+            finally:
+                _flush_java()
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+    finally:
+        for fd in saved:
+            os.close(fd)
+
+
+def _flush_java() -> None:
+    from jnius import autoclass
+    system = autoclass("java.lang.System")
+    system.out.flush()
+    system.err.flush()

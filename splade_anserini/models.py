@@ -8,6 +8,7 @@ take only the four model files, check the weights' SHA-256 and cache them; the p
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -15,8 +16,10 @@ import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
+from .artifacts import sha256_file
 from .errors import SetupError
 
 MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
@@ -45,13 +48,58 @@ def cache_dir() -> Path:
     return Path(base) / "splade-anserini"
 
 
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+# Files that decide a model's vectors: its weights and architecture, and how it cuts text into tokens.
+WEIGHT_FILES = ("config.json", "*.safetensors", "pytorch_model*.bin")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
+                   "added_tokens.json")
+
+
+def _digest(directory: Path, patterns) -> str | None:
+    files = sorted({f for pattern in patterns for f in directory.glob(pattern) if f.is_file()})
+    if not files:
+        return None
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for path in files:
+        digest.update(f"{path.name}\0{_file_sha256(path)}\n".encode())
     return digest.hexdigest()
+
+
+@lru_cache(maxsize=16)
+def _file_sha256_cached(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(Path(path))
+
+
+def _file_sha256(path: Path) -> str:
+    stat = path.stat()
+    return _file_sha256_cached(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def model_identity(path: str | Path) -> dict:
+    """What determines a model's vectors, as checksums: ``weights`` (config and weight files) and ``tokenizer``
+    (tokenizer files) of the model directory. Recorded in manifests and compared instead of names, so an identical
+    copy at another path matches and a retrained checkpoint at the same path does not."""
+    directory = Path(path)
+    return {"weights": _digest(directory, WEIGHT_FILES), "tokenizer": _digest(directory, TOKENIZER_FILES)}
+
+
+def vocabulary(path: str | Path | None) -> set | None:
+    """The word pieces of the model at ``path`` (from tokenizer.json or vocab.txt), None where it cannot be read."""
+    if not path:
+        return None
+    directory = Path(path)
+    try:
+        if (directory / "tokenizer.json").is_file():
+            model = json.loads((directory / "tokenizer.json").read_text(encoding="utf-8")).get("model", {})
+            vocab = model.get("vocab")
+            if isinstance(vocab, dict):
+                return set(vocab)
+            if isinstance(vocab, list):  # unigram models: [token, score] pairs
+                return {entry[0] for entry in vocab}
+        if (directory / "vocab.txt").is_file():
+            return set((directory / "vocab.txt").read_text(encoding="utf-8").splitlines())
+    except (OSError, ValueError, TypeError, IndexError):
+        pass
+    return None
 
 
 def _verify(directory: Path, spec: WheelModel) -> bool:

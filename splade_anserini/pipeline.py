@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from .collection import MANIFEST, read_manifest
+from .artifacts import MANIFEST, read_manifest
 from .config import Experiment
 from .errors import InputError
 
@@ -79,8 +79,10 @@ def _bm25_reusable(experiment: Experiment, force: bool) -> bool:
     return True
 
 
-def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progress: bool = True) -> dict:
-    """Run the named steps in flow order (default: all, BM25 where the config enables it).
+def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progress: bool = True,
+              verbose: bool = False) -> dict:
+    """Run the named steps in flow order (default: all, BM25 where the config enables it); ``verbose`` shows
+    Anserini's indexing log on the terminal instead of keeping it in the index's ``index.log``.
 
     Returns {topic set name: {"splade": metrics, "bm25": metrics}} for what was evaluated."""
     config = experiment.config
@@ -105,7 +107,8 @@ def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progre
         else:
             from .index import build_index
             _say(f"index: {experiment.collection} -> {experiment.index}")
-            build_index(experiment.collection, experiment.index, threads=config["index"]["threads"], overwrite=True)
+            build_index(experiment.collection, experiment.index, threads=config["index"]["threads"], overwrite=True,
+                        verbose=verbose)
             _save_config(experiment, experiment.index / "config.yaml")
     search = config["search"]
     for topic_set in experiment.topic_sets:
@@ -117,7 +120,7 @@ def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progre
                           encoded_topics=topic_set.encoded_topics, k=search["k"], threads=search["threads"],
                           batch_size=search["batch_size"], query_max_length=search["query_max_length"],
                           min_idf=search["min_idf"], remove_query=search["remove_query"], run_format=search["format"],
-                          fields=topic_set.topic_fields or None, tag=experiment.tag)
+                          fields=topic_set.topic_fields or None, tag=experiment.tag, overwrite=True)
             _save_config(experiment, topic_set.saved_config)
         if "eval" in steps:
             results.setdefault(topic_set.name, {})["splade"] = _evaluate(experiment, topic_set, topic_set.run,
@@ -129,29 +132,24 @@ def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progre
         else:
             _say(f"bm25: {config['corpus']} -> {experiment.bm25_index}")
             build_bm25_index(config["corpus"], experiment.bm25_index, fields=config["fields"] or None,
-                             threads=config["bm25"]["threads"] or config["index"]["threads"], overwrite=True)
+                             threads=config["bm25"]["threads"] or config["index"]["threads"], overwrite=True,
+                             verbose=verbose)
         for topic_set in experiment.topic_sets:
             if not topic_set.topics:
                 continue  # only pre-encoded topics: no text for BM25
             search_bm25(experiment.bm25_index, topic_set.topics, topic_set.bm25_run, k=search["k"],
                         k1=config["bm25"]["k1"], b=config["bm25"]["b"], threads=config["bm25"]["threads"],
-                        remove_query=search["remove_query"], fields=topic_set.topic_fields or None)
+                        remove_query=search["remove_query"], fields=topic_set.topic_fields or None, overwrite=True)
             results.setdefault(topic_set.name, {})["bm25"] = _evaluate(experiment, topic_set, topic_set.bm25_run,
                                                                        topic_set.bm25_metrics, "bm25")
     return results
 
 
 def _evaluate(experiment: Experiment, topic_set, run: Path, output: Path, system: str) -> dict:
-    import json
-
     from .evaluate import evaluate_run
-    from .search import search_facts_path
-    facts = search_facts_path(run)
-    search = json.loads(facts.read_text(encoding="utf-8")) if facts.is_file() else None
     result = evaluate_run(run, topic_set.qrels, topic_set.all_measures, output,
                           extra={"experiment": experiment.name, "topics_name": topic_set.name, "system": system,
-                                 "corpus_name": experiment.corpus_name, "search": search,
-                                 "config": experiment.config})
+                                 "corpus_name": experiment.corpus_name, "config": experiment.config})
     return result["metrics"]
 
 

@@ -135,14 +135,52 @@ def _json_document(path: Path, number: int, line: str, fields: Sequence[str] | N
     return Document(doc_id, join_fields(record.get(f) for f in use), where)
 
 
-def _tsv_document(path: Path, number: int, line: str, fields=None) -> Document:
-    where = f"{path}:{number}"
-    doc_id, sep, rest = line.partition("\t")
-    if not sep:
-        raise InputError(f"{where}: expected 'id<TAB>text', found no tab")
-    if not doc_id.strip():
-        raise InputError(f"{where}: missing id before the tab")
-    return Document(doc_id.strip(), join_fields(rest.split("\t")), where)
+# A TSV file whose first line starts with one of these names has a header row naming its columns.
+TSV_HEADER_IDS = ("id", "_id", "docid", "doc_id", "did", "pid", "qid", "query_id")
+
+
+def tsv_header(path: Path) -> list[str] | None:
+    """The column names of a TSV file with a header row (first column named like an id), else None."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        for raw in handle:
+            if raw.strip():
+                columns = raw.decode("utf-8", errors="replace").rstrip("\r\n").split("\t")
+                return [c.strip() for c in columns] if columns[0].strip().lower() in TSV_HEADER_IDS else None
+    return None
+
+
+def _tsv_parser(path: Path, fields: Sequence[str] | None):
+    """A line parser for one TSV file. Without a header row a line is ``id<TAB>text``, exactly two columns; with
+    one, the columns are named, the first is the id, and the text is ``fields`` (default: every other column)."""
+    header = tsv_header(path)
+    if header is None:
+        if fields:
+            raise InputError(f"{path}: --fields names columns, but this TSV file has no header row (its first line "
+                             f"would start with a column name such as 'id')")
+        use = None
+    else:
+        missing = [f for f in fields or () if f not in header]
+        if missing:
+            raise InputError(f"{path}:1: the header has no column {missing[0]!r} (columns: {', '.join(header)})")
+        use = [header.index(f) for f in fields] if fields else list(range(1, len(header)))
+
+    def parse(number: int, line: str) -> Document:
+        where = f"{path}:{number}"
+        columns = line.split("\t")
+        if header is None:
+            if len(columns) != 2:
+                raise InputError(f"{where}: expected 'id<TAB>text', found {len(columns)} tab-separated columns" + (
+                    "" if len(columns) < 2 else "; name the columns in a header row (e.g. id<TAB>title<TAB>text) "
+                    "or use JSONL"))
+        elif len(columns) != len(header):
+            raise InputError(f"{where}: {len(columns)} tab-separated columns, the header names {len(header)}")
+        doc_id = columns[0].strip()
+        if not doc_id:
+            raise InputError(f"{where}: missing id before the tab")
+        return Document(doc_id, join_fields(columns[1:] if use is None else [columns[i] for i in use]), where)
+
+    return parse, header is not None
 
 
 def _file_documents(files: Sequence[Path], fields, start: int, stop: int | None,
@@ -158,15 +196,22 @@ def _file_documents(files: Sequence[Path], fields, start: int, stop: int | None,
                 continue
             if index == position.file:
                 offset, first_line, ordinal = position.offset, position.line, start
-        parse = _json_document if _suffix_kind(path) == "json" else _tsv_document
+        if _suffix_kind(path) == "json":
+            parse, header = (lambda n, text, path=path: _json_document(path, n, text, fields)), False
+        else:
+            parse, header = _tsv_parser(path, fields)
         for number, line in numbered_lines(path, problems, offset, first_line):
             if not line.strip():
                 continue
+            if header:  # the header row is no document (and a part's position never points at it)
+                header = False
+                if offset == 0:
+                    continue
             if stop is not None and ordinal >= stop:
                 return
             if ordinal >= start:
                 try:
-                    doc = parse(path, number, line, fields)
+                    doc = parse(number, line)
                 except InputError as err:
                     if problems is None:
                         raise
@@ -195,10 +240,13 @@ def plan_parts(source: str | Path, part_size: int) -> list[tuple[int, int, Posit
     ordinal = 0
     for index, path in enumerate(source_files(source)):
         opener = gzip.open if path.name.endswith(".gz") else open
+        header = _suffix_kind(path) == "tsv" and tsv_header(path) is not None
         with opener(path, "rb") as handle:
             offset = 0
             for number, raw in enumerate(handle, start=1):
-                if raw.strip():
+                if raw.strip() and header:
+                    header = False
+                elif raw.strip():
                     if ordinal % part_size == 0:
                         starts.append(Position(index, offset, number))
                     ordinal += 1
@@ -215,6 +263,8 @@ def count_documents(source: str | Path) -> int:
         opener = gzip.open if path.name.endswith(".gz") else open
         with opener(path, "rb") as handle:
             total += sum(1 for line in handle if line.strip())
+        if _suffix_kind(path) == "tsv" and tsv_header(path) is not None:
+            total -= 1  # the header row
     return total
 
 

@@ -23,25 +23,26 @@ import re
 import sys
 import threading
 import time
-from operator import itemgetter
 from pathlib import Path
 from typing import Sequence
 
 import numpy
 
-from .collection import MANIFEST, read_manifest
+from .artifacts import INDEX, MANIFEST, read_manifest, write_atomically
 from .errors import InputError
 from .index import close_reader, docid_table, open_reader
 from .jvm import start_jvm
-from .queries import SpladeQueryEncoder, encode_topics, read_encoded_topics
+from .models import vocabulary
+from .queries import SpladeQueryEncoder, encode_topics
+from .topics import check_encoded, read_encoded_topics
 from .readers import read_topics
+from .runs import RUN_FORMATS, format_run, prepare_run_output, rank_hits, search_facts_path, write_run_file
 from .stats import percentiles, query_costs
 
 start_jvm()  # must precede the first pyserini import
 
 from pyserini.search.lucene import LuceneImpactSearcher  # noqa: E402,F401  (re-exported for drop-in use)
 
-RUN_FORMATS = ("trec", "msmarco")
 FIELD = "contents"
 # Lucene rejects a BooleanQuery of more than 1024 clauses by default; SPLADE queries of long texts can have more
 # terms, and a term can occur at most once per query, so the vocabulary size is a safe ceiling.
@@ -49,14 +50,6 @@ MAX_CLAUSES = 1 << 17
 LATENCY_QUERIES = 1000
 _DOC = re.compile(r'"doc":(\d+)')
 _SCORE = re.compile(r'"score":([^,}]+)')
-
-
-def rank_hits(hits: list) -> list:
-    """(docid, score) pairs by score descending, then docid ascending (Anserini's order); two stable C-keyed sorts
-    are several times faster than one sort on a (-score, docid) key."""
-    hits = sorted(hits, key=itemgetter(0))
-    hits.sort(key=itemgetter(1), reverse=True)  # reverse keeps equal scores in docid order: Python sorts are stable
-    return hits
 
 
 _F32 = numpy.float32
@@ -101,6 +94,7 @@ class ImpactSearcher:
         if not any(self.index.glob("segments_*")):
             raise InputError(f"{self.index}: not a Lucene index (no segments file)")
         self._reader = open_reader(self.index.resolve())
+        self._check_impact_field(autoclass)
         searcher_class = autoclass("org.apache.lucene.search.IndexSearcher")
         searcher_class.setMaxClauseCount(max(searcher_class.getMaxClauseCount(), MAX_CLAUSES))
         self._searcher = searcher_class(cast("org.apache.lucene.index.IndexReader", self._reader))
@@ -117,6 +111,17 @@ class ImpactSearcher:
         self._df: dict = {}
         self._lock = threading.Lock()
         self.latencies: list = []  # seconds per query searched (list.append is atomic across threads)
+
+    def _check_impact_field(self, autoclass) -> None:
+        """Refuse an index whose text field keeps positions: that is a BM25 (text) index, whose term frequencies are
+        word counts, not SPLADE weights; an impact index keeps documents and frequencies only."""
+        info = autoclass("org.apache.lucene.index.FieldInfos").getMergedFieldInfos(self._reader).fieldInfo(FIELD)
+        if info is None or str(info.getIndexOptions().toString()) != "DOCS_AND_FREQS":
+            options = "no such field" if info is None else str(info.getIndexOptions().toString())
+            self.close()
+            raise InputError(f"{self.index}: its '{FIELD}' field is not an impact field ({options}; an impact index "
+                             f"has DOCS_AND_FREQS), so it is no impact index (a BM25 index?); build one with "
+                             f"splade-anserini index, or Anserini's -impact -pretokenized")
 
     def _float_boxing(self):
         """How to pass a weight as the java.lang.Float that the query generator unboxes: pyjnius boxes a Python
@@ -241,13 +246,24 @@ class ImpactSearcher:
 def check_compatible(settings: dict, manifest: dict, where: str, allow_mismatch: bool = False) -> list[str]:
     """Compare query settings with the index's; refuse a mismatch (scores would be wrong) unless allowed.
 
-    Returns the problems found (empty when all is well); with ``allow_mismatch`` they are printed as a warning."""
+    The model is compared by what determines the vectors, the checksums of its weights and tokenizer, where both
+    sides recorded them (an identical copy at another path matches, a retrained checkpoint at the same path does
+    not); by name otherwise. Returns the problems found (empty when all is well); with ``allow_mismatch`` they are
+    printed as a warning."""
     problems = []
-    model, index_model = settings.get("model"), manifest.get("model")
-    same_model = model == index_model or (settings.get("model_path") is not None
-                                          and settings.get("model_path") == manifest.get("model_path"))
-    if model is not None and index_model is not None and not same_model:
-        problems.append(f"model {model!r} vs index {index_model!r}")
+    ours, theirs = settings.get("model_identity"), manifest.get("model_identity")
+    if ours and theirs:
+        for part in ("weights", "tokenizer"):
+            if ours.get(part) != theirs.get(part):
+                problems.append(f"model {settings.get('model')!r} has other {part} than the index's "
+                                f"{manifest.get('model')!r} (sha256 {str(ours.get(part))[:12]} vs "
+                                f"{str(theirs.get(part))[:12]})")
+    else:
+        model, index_model = settings.get("model"), manifest.get("model")
+        same_model = model == index_model or (settings.get("model_path") is not None
+                                              and settings.get("model_path") == manifest.get("model_path"))
+        if model is not None and index_model is not None and not same_model:
+            problems.append(f"model {model!r} vs index {index_model!r}")
     if None not in (settings.get("scale"), manifest.get("scale")) and settings["scale"] != manifest["scale"]:
         problems.append(f"scale {settings['scale']} vs index {manifest['scale']}")
     if None not in (settings.get("pooling"), manifest.get("pooling")) and settings["pooling"] != manifest["pooling"]:
@@ -262,45 +278,16 @@ def check_compatible(settings: dict, manifest: dict, where: str, allow_mismatch:
     return problems
 
 
-def format_run(results: dict, k: int, tag: str, remove_query: bool = False, run_format: str = "trec") -> list[str]:
-    """Run lines, hits ranked by score then docid (deterministic ties): TREC ``qid Q0 docid rank score tag``
-    or MS MARCO ``qid<TAB>docid<TAB>rank``. ``results`` is {qid: [(docid, score), ...]}."""
-    if run_format not in RUN_FORMATS:
-        raise InputError(f"run format must be one of {RUN_FORMATS}, not {run_format!r}")
-    lines = []
-    for qid, hits in results.items():
-        pairs = rank_hits([h for h in hits if not (remove_query and h[0] == qid)])
-        for rank, (docid, score) in enumerate(pairs[:k], start=1):
-            if run_format == "trec":
-                lines.append(f"{qid} Q0 {docid} {rank} {score:.6f} {tag}\n")
-            else:
-                lines.append(f"{qid}\t{docid}\t{rank}\n")
-    return lines
-
-
-def write_run_file(path: Path, lines: list[str]) -> None:
-    """Write run lines atomically (a reader never sees half a run)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as out:
-        out.writelines(lines)
-    os.replace(tmp, path)
-
-
-def search_facts_path(run: str | Path) -> Path:
-    """Where a run's search facts (timings, costs, settings) are kept: beside it, ``<run>.search.json``."""
-    return Path(str(run) + ".search.json")
-
-
 def search_topics(index: str | Path, topics: str | Path | None, output: str | Path, *,
                   encoded_topics: str | Path | None = None, model: str | None = None, scale: float | None = None,
                   k: int = 1000,
                   threads: int | None = None, batch_size: int = 32, query_max_length: int | None = None,
                   min_idf: float = 0.0, remove_query: bool = False, run_format: str = "trec", tag: str | None = None,
                   fields: Sequence[str] | None = None, device: str | None = None, allow_mismatch: bool = False,
-                  encoder: SpladeQueryEncoder | None = None) -> dict:
+                  encoder: SpladeQueryEncoder | None = None, overwrite: bool = False) -> dict:
     """Search every query of ``topics`` (encoded on the fly) or of ``encoded_topics`` (a pre-encoded file, no model
-    needed) on ``index`` and write a run to ``output``; returns facts about the run."""
+    needed) on ``index`` and write a run to ``output``; returns facts about the run. An existing run at ``output`` is
+    replaced only with ``overwrite`` (and then its stale metrics go with it)."""
     if k < 1:
         raise InputError("k must be at least 1")
     if (topics is None) == (encoded_topics is None):
@@ -317,11 +304,13 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
     if foreign and encoded_topics is None and encoder is None and (model is None or scale is None):
         raise InputError(f"{index} has no {MANIFEST} (not built by splade-anserini), so the query model and scale "
                          f"are unknown: pass --model and --scale, or search with --encoded-topics")
-    manifest = {} if foreign else read_manifest(index)
+    manifest = {} if foreign else read_manifest(index, (INDEX,), "search")
+    output = prepare_run_output(output, overwrite, [index, topics, encoded_topics])
     threads = threads or os.cpu_count() or 1
     started = time.time()
     if encoded_topics is not None:
         queries = read_encoded_topics(encoded_topics)
+        check_encoded(queries, vocabulary(queries.settings.get("model_path") or manifest.get("model_path")))
         if not queries.settings:
             print(f"note: {encoded_topics} has no {Path(str(encoded_topics)).name}.manifest.json; its model and "
                   f"scale cannot be checked against the index", file=sys.stderr)
@@ -350,10 +339,9 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
     name = queries.settings.get("model") or manifest.get("model") or "model"
     lines = format_run(dict(zip(queries.ids, hits)), k, tag or f"splade-anserini.{Path(str(name)).name}",
                        remove_query, run_format)
-    output = Path(output)
     write_run_file(output, lines)
     finished = time.time()
-    facts = {"queries": len(queries), "lines": len(lines), "queries_without_hits": len(empty),
+    facts = {"kind": "run", "index": str(index), "queries": len(queries), "lines": len(lines), "queries_without_hits": len(empty),
              "encode_seconds": round(encoded - started, 3), "search_seconds": round(finished - encoded, 3),
              "k": k, "threads": threads, "min_idf": min_idf, "format": run_format, "query_source": queries.source,
              "query_settings": queries.settings, "mismatch": problems,
@@ -362,7 +350,7 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
              "throughput_threads": threads,
              "index_bytes": sum(p.stat().st_size for p in Path(index).iterdir() if p.is_file()),
              "flops": costs["flops"], "touched_postings_per_query": costs["touched_postings_per_query"]}
-    search_facts_path(output).write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
+    write_atomically(search_facts_path(output), json.dumps(facts, indent=2) + "\n")
     print(f"searched {len(queries)} queries in {finished - started:.1f} s "
           f"({len(queries) / max(finished - started, 1e-9):.1f} q/s) -> {output}", file=sys.stderr)
     return facts

@@ -8,20 +8,29 @@ Max pooling is computed without the (batch x length x vocab) activation tensor: 
 so the max of the raw logits over a text's real tokens, activated once, is the same number. The vocabulary
 projection (which dominates the cost of small models) runs only on real tokens, one text at a time, so memory stays
 at (length x vocab) whatever the batch size. :meth:`Splade.reference_weights` keeps the textbook formula for checks.
+
+A text's vector does not depend on the other texts it is encoded with. The transformer's floats depend on the
+padded length of the batch a text sits in, so every text is padded to its own length bucket (its token count
+rounded up to a multiple of :data:`LENGTH_BUCKET`) and a batch only ever holds texts of one bucket. On the CPU the
+rows of a batch are then computed independently of each other and of the thread count (checked by
+``tests/test_batch_invariance.py``), so batch size, input order, shards, part files and workers cannot change a
+single weight.
 """
 
 from __future__ import annotations
 
 import contextlib
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy
 import torch
 
+from .batching import LENGTH_BUCKET, WINDOW_BATCHES, bucket_length, plan_batches
 from .errors import SetupError
 from .models import resolve_model
+from .prefetch import prefetch
 
 POOLINGS = ("max", "sum")
 ROW_MULTIPLE = 8
@@ -51,6 +60,16 @@ def pool(logits: torch.Tensor, attention_mask: torch.Tensor, pooling: str = "max
         return activation(logits.masked_fill(mask == 0, float("-inf")).amax(dim=1))
     activated = activation(logits) * mask.to(logits.dtype)
     return activated.amax(dim=1) if pooling == "max" else activated.sum(dim=1)
+
+
+@dataclass
+class Tokenized:
+    """Texts as token ids (special tokens added, cut at the max length), with which of them were cut."""
+    ids: list
+    truncated: list
+
+    def __len__(self):
+        return len(self.ids)
 
 
 def _parent_and_name(root: torch.nn.Module, target: torch.nn.Module):
@@ -88,8 +107,9 @@ class Splade:
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.path)
             self.mlm = AutoModelForMaskedLM.from_pretrained(self.path).to(self.device).eval()
-        except (OSError, ValueError) as err:
-            raise SetupError(f"Could not load a masked-LM model from {self.path}: {err}") from err
+        except Exception as err:  # also a damaged weights file (safetensors raises its own error type)
+            raise SetupError(f"Could not load a masked-LM model from {self.path}: {type(err).__name__}: "
+                             f"{str(err).splitlines()[0] if str(err) else 'no detail'}") from err
         # The projection onto the vocabulary, kept aside; the model body then yields the transformed hidden
         # states (for BERT: after the MLM head's dense+GELU+LayerNorm) that feed it.
         self.projection = self.mlm.get_output_embeddings()
@@ -118,9 +138,38 @@ class Splade:
         return self.projection.out_features
 
     def tokenize(self, texts: Sequence[str], max_length: int | None = None):
-        """A padded batch of ``texts``, cut at ``max_length`` tokens (default: the model's max length)."""
-        return self.tokenizer(list(texts), max_length=max_length or self.max_length, truncation=True, padding="longest",
-                              return_attention_mask=True, return_token_type_ids=False, return_tensors="pt")
+        """A padded batch of ``texts``, cut at ``max_length`` tokens (default: the model's max length) and padded to
+        the length bucket of the longest (for texts of one bucket, the length each has alone)."""
+        return self.tokenizer(list(texts), max_length=max_length or self.max_length, truncation=True,
+                              padding="longest", pad_to_multiple_of=LENGTH_BUCKET, return_attention_mask=True,
+                              return_token_type_ids=False, return_tensors="pt")
+
+    def token_ids(self, texts: Sequence[str], max_length: int | None = None) -> Tokenized:
+        """Token ids of ``texts``, unpadded, and which texts were longer than ``max_length`` (one tokenization:
+        the tokenizer's overflow rows tell which were cut)."""
+        if not texts:
+            return Tokenized([], [])
+        out = self.tokenizer(list(texts), max_length=max_length or self.max_length, truncation=True,
+                             return_overflowing_tokens=True, return_attention_mask=False,
+                             return_token_type_ids=False)
+        ids: list = [None] * len(texts)
+        truncated = [False] * len(texts)
+        for row, text in zip(out["input_ids"], out["overflow_to_sample_mapping"]):
+            if ids[text] is None:
+                ids[text] = row
+            else:
+                truncated[text] = True
+        return Tokenized(ids, truncated)
+
+    def pad(self, ids: Sequence[list]) -> dict:
+        """A batch of token id lists padded to the length bucket of the longest, as model inputs."""
+        length = bucket_length(max(map(len, ids)))
+        input_ids = torch.full((len(ids), length), self.tokenizer.pad_token_id or 0, dtype=torch.long)
+        mask = torch.zeros((len(ids), length), dtype=torch.long)
+        for row, tokens in enumerate(ids):
+            input_ids[row, :len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+            mask[row, :len(tokens)] = 1
+        return {"input_ids": input_ids, "attention_mask": mask}
 
     def _hidden(self, batch) -> torch.Tensor:
         """Hidden states right before the vocabulary projection, (batch, length, hidden)."""
@@ -133,11 +182,13 @@ class Splade:
             setattr(parent, name, self.projection)
         return out.logits
 
-    def weights(self, texts: Sequence[str]) -> torch.Tensor:
-        """SPLADE weights, a dense (len(texts), vocab) float32 tensor on the CPU."""
-        if not texts:
-            return torch.zeros(0, self.vocab_size)
-        return self.batch_weights(self.tokenize(texts))
+    def weights(self, texts: Sequence[str], batch_size: int = 32) -> torch.Tensor:
+        """SPLADE weights, a dense (len(texts), vocab) float32 tensor on the CPU, in input order."""
+        out = torch.zeros(len(texts), self.vocab_size)
+        tokenized = self.token_ids(texts)
+        for batch in plan_batches([len(ids) for ids in tokenized.ids], batch_size):
+            out[batch] = self.batch_weights(self.pad([tokenized.ids[i] for i in batch]))
+        return out
 
     def _autocast(self):
         if self.dtype == torch.float32:
@@ -175,11 +226,16 @@ class Splade:
 
     @torch.inference_mode()
     def reference_weights(self, texts: Sequence[str]) -> torch.Tensor:
-        """The textbook formula over the full (batch x length x vocab) tensor; slow, for checks only."""
-        batch = self.tokenize(texts)
-        mask = batch["attention_mask"].to(self.device)
-        logits = self.mlm(input_ids=batch["input_ids"].to(self.device), attention_mask=mask).logits
-        return pool(logits, mask, self.pooling, textbook=True).float().cpu()
+        """The textbook formula over the full (batch x length x vocab) tensor, on the same length buckets as
+        :meth:`weights`; slow, for checks only."""
+        out = torch.zeros(len(texts), self.vocab_size)
+        tokenized = self.token_ids(texts)
+        for batch in plan_batches([len(ids) for ids in tokenized.ids], len(texts)):
+            inputs = self.pad([tokenized.ids[i] for i in batch])
+            mask = inputs["attention_mask"].to(self.device)
+            logits = self.mlm(input_ids=inputs["input_ids"].to(self.device), attention_mask=mask).logits
+            out[batch] = pool(logits, mask, self.pooling, textbook=True).float().cpu()
+        return out
 
     def sparse(self, weights: torch.Tensor, scale: float) -> list[dict]:
         """Quantize a (batch, vocab) weight tensor into {token: int} dicts without zeros, in vocabulary order."""
@@ -190,28 +246,22 @@ class Splade:
         bounds = [0] + torch.bincount(rows, minlength=weights.shape[0]).cumsum(0).tolist()
         return [dict(zip(tokens[a:b], values[a:b])) for a, b in zip(bounds, bounds[1:])]
 
-    def encode(self, texts: Sequence[str], scale: float) -> list[dict]:
-        """Quantized sparse vectors {token: int} for ``texts`` (one batch)."""
-        return self.sparse(self.weights(texts), scale)
+    def encode(self, texts: Sequence[str], scale: float, batch_size: int = 32) -> list[dict]:
+        """Quantized sparse vectors {token: int} of ``texts``, in input order. Texts are taken in windows of
+        :data:`WINDOW_BATCHES` batches; the next window is tokenized while the model encodes this one."""
+        window = batch_size * WINDOW_BATCHES
+        windows = (self.token_ids(texts[start:start + window]) for start in range(0, len(texts), window))
+        out: list = []
+        for tokenized in prefetch(windows):
+            out += self.encode_tokenized(tokenized, scale, batch_size)
+        return out
 
-    def encode_sorted(self, texts: Sequence[str], scale: float, batch_size: int = 32) -> list[dict]:
-        """Quantized vectors for many texts, in input order.
-
-        The texts are sorted by length and cut into batches, so a batch holds texts of similar length and little
-        padding is computed; results are put back in input order. The next batch is tokenized on a second thread
-        while the model runs on the current one.
-        """
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        chunks = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
-        out: list = [None] * len(texts)
-        if not chunks:
-            return out
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(self.tokenize, [texts[i] for i in chunks[0]])
-            for n, chunk in enumerate(chunks):
-                batch = pending.result()
-                if n + 1 < len(chunks):
-                    pending = pool.submit(self.tokenize, [texts[i] for i in chunks[n + 1]])
-                for index, vector in zip(chunk, self.sparse(self.batch_weights(batch), scale)):
-                    out[index] = vector
+    def encode_tokenized(self, tokenized: Tokenized, scale: float, batch_size: int = 32) -> list[dict]:
+        """:meth:`encode` for texts already tokenized by :meth:`token_ids` (so tokenizing the next texts can
+        overlap with the model's work on these)."""
+        out: list = [None] * len(tokenized)
+        for batch in plan_batches([len(ids) for ids in tokenized.ids], batch_size):
+            vectors = self.sparse(self.batch_weights(self.pad([tokenized.ids[i] for i in batch])), scale)
+            for index, vector in zip(batch, vectors):
+                out[index] = vector
         return out

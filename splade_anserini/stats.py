@@ -40,7 +40,7 @@ def query_costs(vectors: Iterable[dict], df: dict, documents: int) -> dict:
 
 
 def collection_stats(directory: str | Path, queries: Iterable[dict] | None = None, top: int = 10) -> dict:
-    """Statistics of an encoded collection, and of queries against it when given."""
+    """Statistics of an encoded collection, and of queries (vectors) against it when given."""
     manifest, parts = load_collection(directory)
     df: Counter = Counter()
     lengths = []

@@ -80,7 +80,7 @@ def test_verify_prints_bm25_beside_splade_and_report_collects_them(tmp_path):
     failing = cli("verify", "--config", config, "--workdir", tmp_path, "--quiet", "expected.nDCG@10=0.9")
     assert failing.returncode == 1 and "OUTSIDE TOLERANCE" in failing.stdout and "verify: FAILED" in failing.stdout
     report = cli("report", tmp_path / "runs")
-    lines = report.stdout.splitlines()
+    lines = [line for line in report.stdout.splitlines() if line.startswith("|")]
     assert lines[0].startswith("| topics | system | queries | nDCG@10")
     assert [line.split("|")[2].strip() for line in lines[2:]] == ["bm25", "splade-tiny"]
     assert "0.8343" in lines[3] and "0.8013" in lines[2]

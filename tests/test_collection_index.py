@@ -3,7 +3,7 @@ import json
 import pytest
 
 from conftest import DEMO
-from splade_anserini.collection import MANIFEST, read_manifest
+from splade_anserini.artifacts import MANIFEST, read_manifest
 from splade_anserini.encode import EncodeSettings, encode_corpus
 from splade_anserini.errors import InputError
 from splade_anserini.index import build_index, index_document_count

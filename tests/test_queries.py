@@ -10,8 +10,8 @@ from splade_anserini.cli import main
 from splade_anserini.collection import CollectionWriter
 from splade_anserini.errors import InputError
 from splade_anserini.index import DOCIDS, build_index
-from splade_anserini.queries import (EncodedTopics, SpladeQueryEncoder, parse_tsv_line, read_encoded_topics,
-                                     tsv_line, write_encoded_topics)
+from splade_anserini.queries import SpladeQueryEncoder
+from splade_anserini.topics import EncodedTopics, parse_tsv_line, read_encoded_topics, tsv_line, write_encoded_topics
 from splade_anserini.readers import read_topics
 from splade_anserini.search import ImpactSearcher, LuceneImpactSearcher, search_topics
 
@@ -112,7 +112,8 @@ def test_query_settings_are_checked_against_the_index(demo_index, tmp_path, caps
     # Anserini's files carry no settings: searched as they are, with a note
     anserini = tmp_path / "anserini.tsv"
     anserini.write_text(topics.read_text())
-    assert main(["search", "--index", str(demo_index), "--encoded-topics", str(anserini), "--output", str(run)]) == 0
+    assert main(["search", "--index", str(demo_index), "--encoded-topics", str(anserini), "--output", str(run),
+                 "--overwrite"]) == 0
     assert "cannot be checked" in capsys.readouterr().err
 
 
@@ -187,7 +188,8 @@ def test_msmarco_run_format_and_its_evaluation(demo_index, tmp_path):
     trec = tmp_path / "run.trec"
     search_topics(demo_index, DEMO / "queries.tsv", trec, k=10)
     from splade_anserini.evaluate import evaluate_run
-    ours = evaluate_run(run, DEMO / "qrels.txt", ["nDCG@10", "MRR@10"])["metrics"]
+    # run.tsv and run.trec would share run.metrics.json: the second evaluation goes elsewhere (never over another's)
+    ours = evaluate_run(run, DEMO / "qrels.txt", ["nDCG@10", "MRR@10"], tmp_path / "msmarco.metrics.json")["metrics"]
     assert ours == evaluate_run(trec, DEMO / "qrels.txt", ["nDCG@10", "MRR@10"])["metrics"]
 
 

@@ -25,7 +25,7 @@ def test_pyserini_jsonl_tsv_gzip_and_directory(tmp_path):
     folder = tmp_path / "corpus"
     folder.mkdir()
     write(folder / "a.jsonl", '{"id": "p1", "contents": "pyserini style"}\n')
-    write(folder / "b.tsv", "t1\ttab separated\n\nt2\ttitle\tand text\n")
+    write(folder / "b.tsv", "t1\ttab separated\n\nt2\ttitle and text\n")
     with gzip.open(folder / "c.jsonl.gz", "wt", encoding="utf-8") as handle:
         handle.write(json.dumps({"_id": "g1", "title": "gz", "text": "file"}) + "\n")
     write(folder / "notes.md", "ignored: not a corpus file")

@@ -4,8 +4,9 @@ import pytest
 
 from conftest import DEMO, ROOT
 from splade_anserini.errors import InputError
-from splade_anserini.evaluate import evaluate, parse_measure, ranking, read_run
+from splade_anserini.evaluate import evaluate, parse_measure, ranking
 from splade_anserini.readers import read_qrels, read_topics
+from splade_anserini.runs import read_run
 from splade_anserini.search import LuceneImpactSearcher, SpladeQueryEncoder, search_topics
 
 # our measure -> (trec_eval arguments, trec_eval measure name)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from ..artifacts import follow_umask
 from ..config import apply_override, merge_settings, read_yaml, slug
 from ..errors import InputError
 from ..splade import Splade, pool
@@ -233,8 +234,11 @@ class Trainer:
         bar.close()
         final = self.output / "final"
         if final.exists():
+            if not (final / "training.json").is_file():
+                raise InputError(f"{final} exists and is not a checkpoint this trainer wrote; not replacing it")
             shutil.rmtree(final)
         shutil.copytree(latest_checkpoint(self.output), final, ignore=shutil.ignore_patterns(STATE))
+        follow_umask(final)
         print(f"train: {self.step} steps in {time.time() - started:.0f} s -> {final}", file=sys.stderr)
         return final
 
@@ -251,7 +255,10 @@ class Trainer:
         torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                     "step": self.step, "history": self.history, "python_rng": random.getstate(),
                     "torch_rng": torch.get_rng_state()}, staging / STATE)
+        follow_umask(staging)  # libraries write weights private (0600); results are for colleagues too
         if target.exists():
+            if not (target / "training.json").is_file():
+                raise InputError(f"{target} exists and is not a checkpoint this trainer wrote; not replacing it")
             shutil.rmtree(target)
         staging.rename(target)  # complete checkpoints only: the state file marks one as resumable
         return target

@@ -1,0 +1,139 @@
+"""``splade-anserini info PATH``: what an artifact is, read from its manifest or sidecar (no model is loaded).
+
+Collections, indexes and BM25 indexes carry ``manifest.json``; runs carry ``<run>.search.json`` (and, once
+evaluated, ``<run>.metrics.json``); pre-encoded topics carry ``<file>.manifest.json``; an interrupted encoding is a
+``.<name>.partial/`` directory with ``progress.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .artifacts import DESCRIPTIONS, MANIFEST, manifest_kind, read_manifest
+from .errors import InputError
+
+# manifest fields shown, in this order, under these names
+SHOWN = (("corpus", "corpus"), ("collection", "collection"), ("documents", "documents"),
+         ("index_documents", "indexed documents"), ("postings", "postings"), ("model", "model"),
+         ("model_path", "model path"), ("model_identity", "model sha256"), ("scale", "scale"),
+         ("max_length", "max length"), ("pooling", "pooling"), ("fields", "fields"),
+         ("truncated_documents", "truncated documents"), ("analyzer", "analyzer"), ("seconds", "encoding seconds"),
+         ("index_seconds", "indexing seconds"), ("index_threads", "indexing threads"), ("software", "software"))
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _json(path: Path) -> dict | None:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _lines(path: Path) -> int:
+    import gzip
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def describe(path: str | Path) -> dict:
+    """The facts of the artifact at ``path``: its kind, settings, counts and software versions."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    if path.is_dir():
+        return _describe_directory(path)
+    from .runs import search_facts_path
+    sidecar = Path(str(path) + ".manifest.json")
+    if sidecar.is_file():
+        settings = _json(sidecar) or {}
+        return {"path": str(path), "kind": "encoded-topics", "queries": _lines(path), **settings,
+                "bytes": _size(path)}
+    if search_facts_path(path).is_file():
+        from .runs import metrics_path
+        facts = {"path": str(path), "kind": "run", "lines": _lines(path), "bytes": _size(path),
+                 **(_json(search_facts_path(path)) or {})}
+        metrics = _json(metrics_path(path))
+        if metrics is not None:
+            facts["metrics"] = metrics.get("metrics")
+            facts["qrels"] = metrics.get("qrels")
+        return facts
+    if path.name.endswith(".metrics.json"):
+        metrics = _json(path)
+        if metrics is not None and "metrics" in metrics:
+            return {"path": str(path), "kind": "metrics", "run": metrics.get("run"), "qrels": metrics.get("qrels"),
+                    "queries_in_qrels": metrics.get("queries_in_qrels"),
+                    "queries_evaluated": metrics.get("queries_evaluated"), "metrics": metrics["metrics"]}
+    raise InputError(f"{path}: not an artifact of splade-anserini (no manifest, search facts or metrics beside it)")
+
+
+def _describe_directory(path: Path) -> dict:
+    if (path / MANIFEST).is_file():
+        manifest = read_manifest(path)
+        kind = manifest_kind(manifest)
+        facts = {"path": str(path), "kind": kind or "unknown"}
+        facts.update({key: manifest[key] for key, _ in SHOWN if manifest.get(key) is not None})
+        if manifest.get("files"):
+            facts["part files"] = len(manifest["files"])
+        skipped = (manifest.get("skipped") or {}).get("count")
+        if skipped:
+            facts["skipped documents"] = skipped
+        if manifest.get("shard"):
+            facts["shard"] = manifest["shard"]
+        facts["bytes"] = _size(path)
+        return facts
+    shards = sorted(p for p in path.iterdir() if p.is_dir() and p.name.startswith("shard-"))
+    if shards:
+        from .collection import load_collection
+        manifest, parts = load_collection(path)
+        facts = {"path": str(path), "kind": "collection", "shards": len(shards)}
+        facts.update({key: manifest[key] for key, _ in SHOWN if manifest.get(key) is not None})
+        facts.update({"part files": len(parts), "bytes": _size(path)})
+        return facts
+    progress = _json(path / "progress.json")
+    if progress is not None and "parts" in progress:
+        parts = progress["parts"]
+        return {"path": str(path), "kind": "interrupted encoding", "part files": len(parts),
+                "documents": sum(p.get("documents", 0) for p in parts),
+                "corpus": (progress.get("identity") or {}).get("corpus"),
+                "note": "rerun the same encode command to resume it"}
+    if any(path.glob("segments_*")):
+        from .index import index_document_count
+        return {"path": str(path), "kind": "lucene index", "documents": index_document_count(path),
+                "note": "not built by splade-anserini (no manifest): searched with --encoded-topics, or with "
+                        "--model and --scale", "bytes": _size(path)}
+    raise InputError(f"{path}: not an artifact of splade-anserini (no {MANIFEST})")
+
+
+def _value(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_value(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "(none)"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def format_info(facts: dict) -> str:
+    kind = facts.get("kind")
+    lines = [f"{facts['path']}: {DESCRIPTIONS.get(kind, kind)}"]
+    names = dict(SHOWN)
+    for key, value in facts.items():
+        if key in ("path", "kind"):
+            continue
+        if key == "bytes":
+            value = f"{value / 2 ** 20:.2f} MiB"
+        if key == "metrics" and isinstance(value, dict):
+            lines.append("  metrics:")
+            lines += [f"    {measure:<16} {score:.4f}" for measure, score in value.items()]
+            continue
+        lines.append(f"  {names.get(key, key.replace('_', ' '))}: {_value(value)}")
+    return "\n".join(lines)

@@ -1,0 +1,120 @@
+"""Run files and what lies beside them; plain files, no model and no JVM.
+
+A run is TREC format (``qid Q0 docid rank score tag``) or MS MARCO format (``qid<TAB>docid<TAB>rank``). Beside a
+run ``x.trec`` live ``x.trec.search.json`` (how it was made: settings, timings, costs; it marks the file as a run that
+splade-anserini wrote), ``x.metrics.json`` (its evaluation) and ``x.config.yaml`` (the experiment's effective
+config, when a config made it).
+"""
+
+from __future__ import annotations
+
+from operator import itemgetter
+from pathlib import Path
+
+from .artifacts import check_separate, write_atomically
+from .errors import InputError
+
+RUN_FORMATS = ("trec", "msmarco")
+
+
+def search_facts_path(run: str | Path) -> Path:
+    """Where a run's search facts (settings, timings, costs) are kept: beside it, ``<run>.search.json``."""
+    return Path(str(run) + ".search.json")
+
+
+def metrics_path(run: str | Path) -> Path:
+    """``runs/x.trec`` -> ``runs/x.metrics.json`` (likewise .tsv, .txt); other names get ``.metrics.json`` appended."""
+    run = Path(run)
+    stem = run.name
+    for suffix in (".trec", ".tsv", ".txt"):
+        if stem.endswith(suffix):
+            stem = stem[:-len(suffix)]
+            break
+    return run.with_name(stem + ".metrics.json")
+
+
+def config_path(run: str | Path) -> Path:
+    """Where the effective experiment config is saved beside a run."""
+    metrics = metrics_path(run)
+    return metrics.with_name(metrics.name[:-len(".metrics.json")] + ".config.yaml")
+
+
+def prepare_run_output(run: str | Path, overwrite: bool, inputs=()) -> Path:
+    """Check that a run may be written at ``run``: a new path, or (with ``overwrite``) a run that splade-anserini
+    wrote, whose stale metrics and config are then removed (the search facts are rewritten with the run)."""
+    run = Path(run)
+    check_separate(inputs, run)
+    if run.is_dir():
+        raise InputError(f"{run} is a directory; give the run file's path")
+    if run.exists():
+        if not overwrite:
+            raise InputError(f"{run} already exists; pass --overwrite to replace it (its metrics go with it), or "
+                             f"choose another output")
+        if not search_facts_path(run).is_file():
+            raise InputError(f"{run} has no {search_facts_path(run).name} beside it, so it is not a run that "
+                             f"splade-anserini wrote; --overwrite will not replace it")
+        for stale in (metrics_path(run), config_path(run)):
+            stale.unlink(missing_ok=True)
+    return run
+
+
+def rank_hits(hits: list) -> list:
+    """(docid, score) pairs by score descending, then docid ascending (Anserini's order); two stable C-keyed sorts
+    are several times faster than one sort on a (-score, docid) key."""
+    hits = sorted(hits, key=itemgetter(0))
+    hits.sort(key=itemgetter(1), reverse=True)  # reverse keeps equal scores in docid order: Python sorts are stable
+    return hits
+
+
+def format_run(results: dict, k: int, tag: str, remove_query: bool = False, run_format: str = "trec") -> list[str]:
+    """Run lines, hits ranked by score then docid (deterministic ties): TREC ``qid Q0 docid rank score tag``
+    or MS MARCO ``qid<TAB>docid<TAB>rank``. ``results`` is {qid: [(docid, score), ...]}."""
+    if run_format not in RUN_FORMATS:
+        raise InputError(f"run format must be one of {RUN_FORMATS}, not {run_format!r}")
+    lines = []
+    for qid, hits in results.items():
+        pairs = rank_hits([h for h in hits if not (remove_query and h[0] == qid)])
+        for rank, (docid, score) in enumerate(pairs[:k], start=1):
+            if run_format == "trec":
+                lines.append(f"{qid} Q0 {docid} {rank} {score:.6f} {tag}\n")
+            else:
+                lines.append(f"{qid}\t{docid}\t{rank}\n")
+    return lines
+
+
+def write_run_file(path: Path, lines: list[str]) -> None:
+    """Write run lines atomically (a reader never sees half a run)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, "".join(lines))
+
+
+def read_run(path: str | Path) -> dict:
+    """A TREC or MS MARCO run as {qid: {docid: score}}, each query's hits in the file's rank order (an MS MARCO run's
+    scores are minus the ranks); errors name file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such run file")
+    run: dict = {}
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) == 3:  # MS MARCO format: the rank is all there is; higher ranks get lower scores
+                qid, docid, rank = parts
+                score = f"-{rank}"
+            elif len(parts) == 6:
+                qid, _, docid, rank, score, _ = parts
+            else:
+                raise InputError(f"{path}:{number}: expected 'qid Q0 docid rank score tag' (TREC) or "
+                                 f"'qid docid rank' (MS MARCO), got {len(parts)} fields")
+            try:
+                value, position = float(score), int(rank)
+            except ValueError:
+                raise InputError(f"{path}:{number}: rank {rank!r} or score {score!r} is not a number") from None
+            hits = run.setdefault(qid, {})
+            if docid in hits:
+                raise InputError(f"{path}:{number}: document {docid} appears twice for query {qid}")
+            hits[docid] = (position, value)
+    return {qid: {d: score for d, (_, score) in sorted(hits.items(), key=lambda item: item[1][0])}
+            for qid, hits in run.items()}

@@ -1,0 +1,164 @@
+"""Pre-encoded topics: query ids with quantized SPLADE vectors, in a file, so a run can skip the model entirely.
+
+Two formats, chosen by the file name:
+
+- ``.tsv`` (optionally ``.gz``): Anserini's format for its SPLADE topics, ``qid<TAB>tokens`` where each token is
+  repeated as many times as its integer weight (``topics.msmarco-passage.dev-subset.splade-pp-ed.tsv.gz``);
+- ``.jsonl`` (optionally ``.gz``): ``{"id": qid, "vector": {token: weight}}`` per line.
+
+Files we write get a sidecar ``<file>.manifest.json`` with the encoding settings, so a search can check them
+against the index; Anserini's own files have none, and are searched as they are. Plain files: no model, no JVM.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .artifacts import check_separate, follow_umask, write_atomically
+from .errors import InputError
+from .readers import numbered_lines, parse_json_object
+
+FORMATS = ("tsv", "jsonl")
+SIDECAR_SUFFIX = ".manifest.json"
+
+
+@dataclass
+class EncodedTopics:
+    """Query ids and their vectors, in topic order, with the settings they were encoded with (if known)."""
+    ids: list[str]
+    vectors: list[dict]
+    settings: dict = field(default_factory=dict)
+    source: str = ""
+
+    def __len__(self):
+        return len(self.ids)
+
+
+def check_encoded(topics: EncodedTopics, vocabulary: set | None = None) -> None:
+    """Refuse what is not pre-encoded topics: raw query text in a TSV file reads as tokens of weight 1, and its words
+    (capitals, punctuation) are not the model's word pieces. SPLADE queries carry integer weights, most above 1."""
+    heavy = sum(1 for vector in topics.vectors if any(weight > 1 for weight in vector.values()))
+    if heavy < len(topics) / 2:
+        raise InputError(f"{topics.source}: looks like raw query text, not pre-encoded topics (in {len(topics) - heavy} "
+                         f"of {len(topics)} queries every token occurs once; a SPLADE query repeats its tokens by "
+                         f"their weights): pass raw topics with --topics, or encode them with encode-queries")
+    if vocabulary is not None:
+        for qid, vector in zip(topics.ids, topics.vectors):
+            unknown = [token for token in vector if token not in vocabulary]
+            if unknown:
+                raise InputError(f"{topics.source}: query {qid}: {unknown[0]!r} is not a word piece of the index's "
+                                 f"model ({len(unknown)} such tokens); these are not topics encoded with that model")
+
+
+def topics_format(path: str | Path) -> str:
+    """'tsv' or 'jsonl' from the file name (a trailing .gz is allowed)."""
+    name = Path(path).name.lower()
+    name = name[:-3] if name.endswith(".gz") else name
+    for kind, suffixes in (("tsv", (".tsv", ".txt")), ("jsonl", (".jsonl", ".json"))):
+        if name.endswith(suffixes):
+            return kind
+    raise InputError(f"{path}: unknown pre-encoded topics format; name it .tsv (Anserini's repeated-token format) "
+                     f"or .jsonl ({{\"id\", \"vector\"}} lines), optionally .gz")
+
+
+def _open_for_writing(path: Path):
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "wt", encoding="utf-8")
+    return open(path, "w", encoding="utf-8", newline="\n")
+
+
+def tsv_line(qid: str, vector: dict) -> str:
+    """Anserini's pre-encoded query line: each token repeated as many times as its weight."""
+    for token, weight in vector.items():
+        if not isinstance(weight, int) or weight < 0:
+            raise InputError(f"query {qid}: weight {weight!r} of {token!r} is not a non-negative integer; the "
+                             f"repeated-token format holds integers only (write .jsonl instead)")
+    return qid + "\t" + " ".join(" ".join([token] * weight) for token, weight in vector.items() if weight) + "\n"
+
+
+def parse_tsv_line(line: str, where: str = "") -> tuple[str, dict]:
+    """(qid, {token: weight}) from one Anserini pre-encoded query line."""
+    qid, tab, tokens = line.rstrip("\r\n").partition("\t")
+    if not tab:
+        raise InputError(f"{where}: expected 'qid<TAB>tokens', found no tab")
+    if not qid.strip():
+        raise InputError(f"{where}: missing query id before the tab")
+    return qid.strip(), dict(Counter(tokens.split()))
+
+
+def _number(value, where: str, token: str):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
+        raise InputError(f"{where}: weight of {token!r} must be a non-negative number, not {value!r}")
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def parse_jsonl_line(line: str, where: str = "") -> tuple[str, dict]:
+    """(qid, {token: weight}) from one ``{"id", "vector"}`` line."""
+    record = parse_json_object(line, where)
+    qid = next((record[k] for k in ("id", "qid", "_id") if k in record), None)
+    if qid is None or not str(qid).strip():
+        raise InputError(f"{where}: missing query id (field 'id')")
+    vector = record.get("vector")
+    if not isinstance(vector, dict):
+        raise InputError(f"{where}: missing 'vector' object of token weights")
+    return str(qid).strip(), {str(t): _number(w, where, t) for t, w in vector.items()}
+
+
+def sidecar_path(path: str | Path) -> Path:
+    return Path(str(path) + SIDECAR_SUFFIX)
+
+
+def write_encoded_topics(path: str | Path, topics: EncodedTopics, inputs=()) -> Path:
+    """Write pre-encoded topics (format from the file name) plus the sidecar manifest; atomic. An existing file is
+    replaced only when it is pre-encoded topics that splade-anserini wrote (it has the sidecar)."""
+    path = Path(path)
+    kind = topics_format(path)
+    check_separate(inputs, path)
+    if path.exists() and not sidecar_path(path).is_file():
+        raise InputError(f"{path} exists and is not a pre-encoded topics file that splade-anserini wrote (no "
+                         f"{sidecar_path(path).name} beside it); not replacing it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp" + (".gz" if path.name.endswith(".gz") else ""))
+    with _open_for_writing(tmp) as out:
+        for qid, vector in zip(topics.ids, topics.vectors):
+            if kind == "tsv":
+                out.write(tsv_line(qid, vector))
+            else:
+                out.write(json.dumps({"id": qid, "vector": vector}, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    follow_umask(path)
+    sidecar = {"kind": "encoded-topics", "format": kind, "queries": len(topics), "source": topics.source,
+               **topics.settings}
+    write_atomically(sidecar_path(path), json.dumps(sidecar, indent=2) + "\n")
+    return path
+
+
+def read_encoded_topics(path: str | Path) -> EncodedTopics:
+    """Read a pre-encoded topics file (ours or Anserini's); errors name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such pre-encoded topics file")
+    parse = parse_tsv_line if topics_format(path) == "tsv" else parse_jsonl_line
+    ids, vectors, seen = [], [], set()
+    try:
+        for number, line in numbered_lines(path):
+            if not line.strip():
+                continue
+            qid, vector = parse(line, f"{path}:{number}")
+            if qid in seen:
+                raise InputError(f"{path}:{number}: query id {qid!r} occurs more than once")
+            seen.add(qid)
+            ids.append(qid)
+            vectors.append(vector)
+    except (OSError, EOFError) as err:  # e.g. a truncated or non-gzip .gz file
+        raise InputError(f"{path}: cannot read ({err})") from None
+    if not ids:
+        raise InputError(f"{path}: no queries found")
+    sidecar = sidecar_path(path)
+    settings = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else {}
+    return EncodedTopics(ids, vectors, settings, str(path))
