@@ -35,7 +35,7 @@ DATASETS = ("beir-scifact", "trec-dl-2019-passage-judged")
 
 def load_texts(name: str, limit: int) -> list[str]:
     sys.path.insert(0, str(ROOT))
-    from splade_anserini.readers import read_corpus
+    from splade_anserini.formats.readers import read_corpus
     texts = []
     for doc in read_corpus(SHARED / name / "corpus.jsonl"):
         texts.append(doc.text)
@@ -57,7 +57,7 @@ def gemm_rate(hidden: int, vocab: int, rows: int = 128, seconds: float = 2.0) ->
 
 
 def time_pyserini(model_dir: Path, texts: list[str], batch_size: int, max_length: int) -> float:
-    from splade_anserini.jvm import start_jvm
+    from splade_anserini.lucene.jvm import start_jvm
     start_jvm()
     from pyserini.encode._splade import SpladeDocumentEncoder
     encoder = SpladeDocumentEncoder(str(model_dir), device="cpu")
@@ -69,7 +69,7 @@ def time_pyserini(model_dir: Path, texts: list[str], batch_size: int, max_length
 
 def reference_quantized(model, batches: list[list[int]], texts: list[str], scale: float) -> dict:
     """{text index: quantized reference weights}, the textbook formula run on the given batches."""
-    from splade_anserini.splade import quantize
+    from splade_anserini.model.splade import quantize
     out = {}
     for batch in batches:
         for i, row in zip(batch, quantize(model.reference_weights([texts[i] for i in batch]), scale)):
@@ -94,7 +94,7 @@ def differing(model, ours: list[dict], reference: dict) -> tuple[int, int]:
 
 def precision_effect(texts: list[str], args, device: str) -> None:
     """How many quantized weights float16/bfloat16 autocast changes against float32, on ``device``."""
-    from splade_anserini.splade import Splade
+    from splade_anserini.model.splade import Splade
     exact = Splade("splade-tiny", max_length=args.max_length, device=device)
     baseline = exact.encode(texts, args.scale, args.batch_size)
     index = {token: i for i, token in enumerate(exact.vocab)}
@@ -137,9 +137,10 @@ def backend_comparison(name: str, docs: int, args) -> None:
     """The encode job on the same documents through the single process and through Ray (``--workers`` workers on
     this machine), timed end to end (Ray's start and its workers' model loading included), outputs compared."""
     import filecmp
+
     from splade_anserini.distributed import encode_corpus_ray
     from splade_anserini.encode import EncodeSettings, encode_corpus
-    from splade_anserini.readers import read_corpus
+    from splade_anserini.formats.readers import read_corpus
     settings = EncodeSettings(batch_size=args.batch_size, max_length=args.max_length, scale=args.scale,
                               docs_per_file=max(docs // (2 * args.workers), 1))
     with tempfile.TemporaryDirectory() as scratch:
@@ -182,7 +183,7 @@ def main() -> None:
     if missing:
         sys.exit(f"needs the shared collections {missing} in {SHARED}")
     sys.path.insert(0, str(ROOT))
-    from splade_anserini.splade import Splade
+    from splade_anserini.model.splade import Splade
 
     model = Splade("splade-tiny", max_length=args.max_length, device="cpu")
     hidden, vocab = model.projection.in_features, model.vocab_size

@@ -29,8 +29,8 @@ CONFIGS = {"beir-scifact": "scifact-local", "trec-dl-2019-passage-judged": "dl19
 
 
 def build_index(config: str, workdir: Path):
-    from splade_anserini.config import load_experiment
-    from splade_anserini.pipeline import run_steps
+    from splade_anserini.experiment.config import load_experiment
+    from splade_anserini.experiment.pipeline import run_steps
     experiment = load_experiment(ROOT / "configs" / f"{config}.yaml", workdir=workdir)
     run_steps(experiment, ["encode", "index"], progress=True)  # reuses finished artifacts
     return experiment
@@ -50,7 +50,7 @@ def best_of(repeat: int, work):
 
 def ndcg10(results: dict, qrels_path) -> float:
     from splade_anserini.evaluate import evaluate
-    from splade_anserini.readers import read_qrels
+    from splade_anserini.formats.readers import read_qrels
     run = {qid: dict(hits) for qid, hits in results.items()}
     return evaluate(run, read_qrels(qrels_path), ["nDCG@10"])[0]["nDCG@10"]
 
@@ -58,10 +58,10 @@ def ndcg10(results: dict, qrels_path) -> float:
 def bench(name: str, args) -> float:
     from pyserini.encode._splade import SpladeQueryEncoder as PyseriniSpladeQueryEncoder
 
-    from splade_anserini.models import resolve_model
-    from splade_anserini.queries import SpladeQueryEncoder, encode_topics
-    from splade_anserini.readers import read_topics
-    from splade_anserini.search import ImpactSearcher, LuceneImpactSearcher
+    from splade_anserini.formats.readers import read_topics
+    from splade_anserini.lucene.queries import LuceneImpactSearcher, SpladeQueryEncoder, encode_topics
+    from splade_anserini.lucene.searcher import ImpactSearcher
+    from splade_anserini.model.models import resolve_model
 
     experiment = build_index(CONFIGS[name], args.workdir)
     index, config = str(experiment.index), experiment.config
@@ -113,7 +113,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per path; the best counts")
     parser.add_argument("--workdir", type=Path, default=ROOT, help="where the indexes are (or get built)")
     args = parser.parse_args()
-    from splade_anserini.jvm import start_jvm
+    from splade_anserini.lucene.jvm import start_jvm
     start_jvm()
     from transformers.utils import logging as hf_logging
     hf_logging.disable_progress_bar()

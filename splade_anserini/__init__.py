@@ -1,8 +1,61 @@
 """splade-anserini: SPLADE learned sparse retrieval on Lucene through Anserini/Pyserini.
 
-Stages (one module each, data flowing one way): readers -> splade (model) -> encode -> collection -> index ->
-search -> evaluate; config/pipeline run them from experiment files, cli exposes them as `splade-anserini`.
-Importing this package is cheap: torch, transformers and the JVM load only when a stage needs them.
+The flow, one module per stage, data flowing one way: ``encode`` (corpus -> JsonVectorCollection) -> ``index``
+(-> Lucene impact index) -> ``search`` (topics -> run file) -> ``evaluate`` (run + qrels -> metrics). Beneath them:
+``formats/`` (the files, no torch and no JVM), ``model/`` (SPLADE in torch), ``lucene/`` (everything that starts
+Java), ``experiment/`` (configs, pipeline, reports) and ``train/``.
+
+Importing this package is cheap: each name below is imported on first use, so torch and the JVM load only when a
+stage needs them::
+
+    from splade_anserini import Splade, encode_corpus, build_index, search_topics, evaluate_run
 """
 
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "Splade": "model.splade",
+    "EncodeSettings": "settings",
+    "SearchSettings": "settings",
+    "encode_corpus": "encode",
+    "build_index": "index",
+    "search_topics": "search",
+    "evaluate_run": "evaluate",
+    "compare_runs": "compare",
+    "ImpactSearcher": "lucene.searcher",
+    "SpladeQueryEncoder": "lucene.queries",
+    "LuceneImpactSearcher": "lucene.queries",
+    "load_experiment": "experiment.config",
+    "run_steps": "experiment.pipeline",
+    "load_training_settings": "train.trainer",
+    "train_model": "train.trainer",
+    "read_corpus": "formats.readers",
+    "read_topics": "formats.readers",
+    "read_qrels": "formats.readers",
+    "read_run": "formats.runs",
+    "read_encoded_topics": "formats.topics",
+    "describe": "info",
+    "SpladeAnseriniError": "errors",
+    "InputError": "errors",
+    "SetupError": "errors",
+}
+_RENAMED = {"load_training_settings": "load_settings", "train_model": "train"}  # `train` is the subpackage
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'splade_anserini' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), _RENAMED.get(name, name))
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .artifacts import BM25_INDEX, INDEX, MANIFEST, read_manifest, sha256_file
-from .collection import load_collection
 from .errors import InputError
-from .readers import parse_json_object
+from .formats.artifacts import BM25_INDEX, INDEX, MANIFEST, read_manifest, sha256_file
+from .formats.collection import load_collection
+from .formats.readers import parse_json_object
 
 MAX_REPORTED = 20
 
@@ -74,7 +74,7 @@ def check_collection(directory: str | Path) -> list[str]:
 
 def check_index(directory: str | Path) -> list[str]:
     """Problems found in an index built by splade-anserini; empty when it is sound."""
-    from .index import DOCIDS, close_reader, open_reader
+    from .lucene.reader import DOCIDS, close_reader, open_reader
     directory = Path(directory)
     manifest = read_manifest(directory, (INDEX, BM25_INDEX), "check --index")
     problems = []

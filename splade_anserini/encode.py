@@ -1,4 +1,9 @@
-"""The encoding job: corpus -> SPLADE -> quantized JsonVectorCollection with its manifest."""
+"""The encoding job: corpus -> SPLADE -> quantized JsonVectorCollection with its manifest.
+
+Documents stream through in windows (sorted by length inside, never crossing a part file), part files are written
+resumably (:mod:`.formats.collection`), and a document's vector does not depend on its window, batch or shard
+(:mod:`.model.batching`), so shards, resumed runs and Ray workers give the bytes of one uninterrupted run.
+"""
 
 from __future__ import annotations
 
@@ -6,34 +11,19 @@ import itertools
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator
 
 from tqdm import tqdm
 
-from .artifacts import COLLECTION, check_separate, prepare_output
 from .errors import InputError
-from .batching import WINDOW_BATCHES
-from .collection import CollectionWriter
-from .prefetch import prefetch
-from .readers import Document, count_documents, read_corpus, skipped_entry
-
-
-
-@dataclass
-class EncodeSettings:
-    """Everything that determines the encoded output; recorded in the manifest."""
-    model: str = "splade-tiny"
-    scale: float = 100
-    max_length: int = 256
-    pooling: str = "max"
-    fields: list = field(default_factory=list)  # empty: the reader's default (title + text, or contents)
-    batch_size: int = 32
-    docs_per_file: int = 100_000
-    device: str | None = None
-    dtype: str = "float32"  # float16/bfloat16 autocast is for GPUs; it changes some quantized weights
-    on_error: str = "stop"  # or "skip": bad documents are skipped, counted and listed in the manifest
+from .formats.artifacts import COLLECTION, check_separate, prepare_output
+from .formats.collection import CollectionWriter
+from .formats.readers import Document, count_documents, read_corpus, skipped_entry
+from .model.batching import WINDOW_BATCHES
+from .model.prefetch import prefetch
+from .settings import EncodeSettings
 
 
 def software_versions() -> dict:
@@ -65,8 +55,8 @@ def _progress_total(source: str) -> int | None:
         return None
 
 
-def _windows(docs: Iterator[Document], size: int, part_size: int, skip: int = 0,
-             problems: list | None = None) -> Iterator[list]:
+def document_windows(docs: Iterator[Document], size: int, part_size: int, skip: int = 0,
+                     problems: list | None = None) -> Iterator[list]:
     """Windows of documents to sort by length together, never crossing a part-file boundary (so a resumed run
     batches exactly as an uninterrupted one). The first ``skip`` good documents, already written, are only checked.
     A duplicate id or an empty text stops the run, or with a ``problems`` list is recorded there and skipped."""
@@ -100,7 +90,7 @@ def input_fingerprint(corpus: str) -> list:
     """What identifies the input: the files with their sizes and modification times (an ir_datasets id as is)."""
     if corpus.startswith("irds:"):
         return [corpus]
-    from .readers import source_files
+    from .formats.readers import source_files
     return [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in source_files(corpus)]
 
 
@@ -120,11 +110,10 @@ def build_manifest(corpus: str, settings: EncodeSettings, model_path, vocab_size
     if truncated:
         print(f"encode: {truncated} documents were longer than {settings.max_length} tokens and were truncated "
               f"(counted in the manifest)", file=sys.stderr)
-    from .models import model_identity
-    return {"kind": COLLECTION, "format": "JsonVectorCollection", "corpus": corpus, "model": settings.model,
-            "model_path": str(model_path), "model_identity": model_identity(model_path), "settings": asdict(settings), "scale": settings.scale,
-            "max_length": settings.max_length, "pooling": settings.pooling,
-            "fields": settings.fields or "default (title + text, or contents)", "vocab_size": vocab_size,
+    from .model.models import model_identity
+    # the settings once, at the top level (model, scale, max_length, pooling, fields, batch_size, ...)
+    return {"kind": COLLECTION, "format": "JsonVectorCollection", "corpus": corpus, **asdict(settings),
+            "model_path": str(model_path), "model_identity": model_identity(model_path), "vocab_size": vocab_size,
             "truncated_documents": truncated, "skipped": {"count": len(problems or []), "documents": problems or []},
             "shard": shard, "seconds": round(seconds, 2), "software": software_versions(), **extra}
 
@@ -152,9 +141,9 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
 
     With ``num_shards`` > 1 only shard ``shard_id`` (a contiguous range of documents) is encoded, into
     ``output/shard-<id>-of-<n>/``; separate processes or machines can each take one, and ``index`` takes the
-    directory holding them all. ``model`` may be an already loaded :class:`~splade_anserini.splade.Splade`.
+    directory holding them all. ``model`` may be an already loaded :class:`~splade_anserini.model.splade.Splade`.
     """
-    from .splade import Splade
+    from .model.splade import Splade
 
     settings = settings or EncodeSettings()
     if settings.on_error not in ("stop", "skip"):
@@ -190,7 +179,7 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
     bar = tqdm(total=expected if shard else _progress_total(corpus), initial=skip, unit="doc", desc="encode",
                disable=not progress, dynamic_ncols=True, file=sys.stderr)
     try:
-        windows = _windows(docs, settings.batch_size * WINDOW_BATCHES, settings.docs_per_file, skip, problems)
+        windows = document_windows(docs, settings.batch_size * WINDOW_BATCHES, settings.docs_per_file, skip, problems)
         encode_windows(model, settings, windows, writer, on_window=lambda window: bar.update(len(window)))
         truncated = writer.truncated
         bar.close()

@@ -21,10 +21,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .artifacts import check_separate, write_atomically
 from .errors import InputError
-from .readers import read_qrels
-from .runs import metrics_path, read_run, search_facts_path
+from .formats.artifacts import check_separate, write_atomically
+from .formats.readers import read_qrels
+from .formats.runs import metrics_path, read_run, search_facts_path
 
 DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "R@1000", "AP")
 _MEASURE = re.compile(r"^(nDCG|MRR|RR|R|P|AP)(?:\(rel=(\d+)\))?(?:@(\d+))?$")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .artifacts import DESCRIPTIONS, MANIFEST, manifest_kind, read_manifest
 from .errors import InputError
+from .formats.artifacts import DESCRIPTIONS, MANIFEST, manifest_kind, read_manifest
 
 # manifest fields shown, in this order, under these names
 SHOWN = (("corpus", "corpus"), ("collection", "collection"), ("documents", "documents"),
@@ -50,14 +50,14 @@ def describe(path: str | Path) -> dict:
         raise InputError(f"{path}: no such file or directory")
     if path.is_dir():
         return _describe_directory(path)
-    from .runs import search_facts_path
+    from .formats.runs import search_facts_path
     sidecar = Path(str(path) + ".manifest.json")
     if sidecar.is_file():
         settings = _json(sidecar) or {}
         return {"path": str(path), "kind": "encoded-topics", "queries": _lines(path), **settings,
                 "bytes": _size(path)}
     if search_facts_path(path).is_file():
-        from .runs import metrics_path
+        from .formats.runs import metrics_path
         facts = {"path": str(path), "kind": "run", "lines": _lines(path), "bytes": _size(path),
                  **(_json(search_facts_path(path)) or {})}
         metrics = _json(metrics_path(path))
@@ -80,6 +80,8 @@ def _describe_directory(path: Path) -> dict:
         kind = manifest_kind(manifest)
         facts = {"path": str(path), "kind": kind or "unknown"}
         facts.update({key: manifest[key] for key, _ in SHOWN if manifest.get(key) is not None})
+        if facts.get("fields") == []:
+            facts["fields"] = "the reader's default (title + text, or contents)"
         if manifest.get("files"):
             facts["part files"] = len(manifest["files"])
         skipped = (manifest.get("skipped") or {}).get("count")
@@ -91,7 +93,7 @@ def _describe_directory(path: Path) -> dict:
         return facts
     shards = sorted(p for p in path.iterdir() if p.is_dir() and p.name.startswith("shard-"))
     if shards:
-        from .collection import load_collection
+        from .formats.collection import load_collection
         manifest, parts = load_collection(path)
         facts = {"path": str(path), "kind": "collection", "shards": len(shards)}
         facts.update({key: manifest[key] for key, _ in SHOWN if manifest.get(key) is not None})
@@ -105,7 +107,7 @@ def _describe_directory(path: Path) -> dict:
                 "corpus": (progress.get("identity") or {}).get("corpus"),
                 "note": "rerun the same encode command to resume it"}
     if any(path.glob("segments_*")):
-        from .index import index_document_count
+        from .lucene.reader import index_document_count
         return {"path": str(path), "kind": "lucene index", "documents": index_document_count(path),
                 "note": "not built by splade-anserini (no manifest): searched with --encoded-topics, or with "
                         "--model and --scale", "bytes": _size(path)}

@@ -1,246 +1,32 @@
-"""The search job: query vectors -> Lucene impact search -> a run file (TREC or MS MARCO format).
+"""The search job: topics -> query vectors -> Lucene impact search -> a run file (TREC or MS MARCO format), with
+its search facts (settings, timings, costs) beside it.
 
-:class:`ImpactSearcher` scores exactly as Anserini's ``SimpleImpactSearcher`` (the engine behind Pyserini's
-``LuceneImpactSearcher``): the same query (``BagOfWordsQueryGenerator`` over the ``contents`` field), the same
-``ImpactSimilarity``, the same ranking (score, then external docid ascending), the same reported scores (Anserini
-nudges tied scores apart, see :func:`adjust_ties`). It differs in how hits cross into
-Python: Anserini reads every hit's stored document and Pyserini wraps every hit in a Java object, which at k=1000
-costs more than the scoring. Here Lucene doc ids are mapped to external ids once per index (see
-:func:`index.docid_table`) and each query's hits come back as one JSON string. Queries run on several threads
-(the JVM releases Python's lock while Lucene works).
-
-Query terms are kept as Pyserini keeps them: a term is used when it occurs in the index and its idf, ``ln(N/df)``,
-is above ``min_idf`` (default 0, so a term found in every document is dropped, as Pyserini does). A negative
-``min_idf`` keeps every term that occurs in the index.
+The index's manifest is read once: it decides the query model, scale and pooling (unless given), and it is checked
+against the query side (:func:`check_compatible`). Queries are encoded in batches, or read pre-encoded; the scoring is
+:class:`~splade_anserini.lucene.searcher.ImpactSearcher`'s, exactly Anserini's.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
-import re
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Sequence
 
-import numpy
-
-from .artifacts import INDEX, MANIFEST, read_manifest, write_atomically
 from .errors import InputError
-from .index import close_reader, docid_table, open_reader
-from .jvm import start_jvm
-from .models import vocabulary
-from .queries import SpladeQueryEncoder, encode_topics
-from .topics import check_encoded, read_encoded_topics
-from .readers import read_topics
-from .runs import RUN_FORMATS, format_run, prepare_run_output, rank_hits, search_facts_path, write_run_file
+from .formats.artifacts import INDEX, MANIFEST, read_manifest, write_atomically
+from .formats.readers import read_topics
+from .formats.runs import RUN_FORMATS, format_run, prepare_run_output, search_facts_path, write_run_file
+from .formats.topics import check_encoded, read_encoded_topics
+from .lucene.queries import SpladeQueryEncoder, encode_topics
+from .lucene.searcher import ImpactSearcher
+from .model.models import vocabulary
+from .settings import SEARCH
 from .stats import percentiles, query_costs
 
-start_jvm()  # must precede the first pyserini import
-
-from pyserini.search.lucene import LuceneImpactSearcher  # noqa: E402,F401  (re-exported for drop-in use)
-
-FIELD = "contents"
-# Lucene rejects a BooleanQuery of more than 1024 clauses by default; SPLADE queries of long texts can have more
-# terms, and a term can occur at most once per query, so the vocabulary size is a safe ceiling.
-MAX_CLAUSES = 1 << 17
 LATENCY_QUERIES = 1000
-_DOC = re.compile(r'"doc":(\d+)')
-_SCORE = re.compile(r'"score":([^,}]+)')
-
-
-_F32 = numpy.float32
-_TIE_GAP, _TIE_STEP = _F32(1e-4), _F32(1e-6)
-
-
-def adjust_ties(scores: Sequence[float]) -> list[float]:
-    """Anserini's ``ScoreTiesAdjusterReranker``, to the bit, for ranked scores: round each to 4 decimals, then
-    lower the n-th member of a run of (near-)ties by n * 1e-6, in float32 as Java does. Anserini (and so Pyserini)
-    reports these scores; where the float can hold the step they keep trec_eval, which re-sorts ties by docid
-    descending, on the run's own order."""
-    if not len(scores):
-        return []
-    wide = numpy.asarray(scores, dtype=numpy.float64) * 10000.0
-    whole = numpy.floor(wide)
-    whole += (wide - whole) >= 0.5  # Java's Math.round: half up
-    rounded = (whole / 10000.0).astype(numpy.float32)
-    # Fast path: a run continues while the previous (adjusted) score is within 1e-4 of this one. Assume the runs
-    # are those of the rounded scores, adjust, then confirm the assumption on the adjusted scores.
-    tied = numpy.empty(len(rounded), dtype=bool)
-    tied[0] = False
-    tied[1:] = (rounded[:-1] - rounded[1:]) <= _TIE_GAP
-    starts = numpy.flatnonzero(~tied)
-    positions = numpy.arange(len(rounded))
-    dup = (positions - starts[numpy.searchsorted(starts, positions, side="right") - 1]).astype(numpy.float32)
-    adjusted = rounded - _TIE_STEP * dup
-    if numpy.array_equal(tied[1:], (adjusted[:-1] - rounded[1:]) <= _TIE_GAP):
-        return adjusted.astype(numpy.float64).tolist()
-    out, run = rounded.copy(), 0  # the exact sequential rule, for the rare run whose steps cross a gap
-    for i in range(1, len(out)):
-        run = run + 1 if out[i - 1] - out[i] <= _TIE_GAP else 0
-        out[i] = out[i] - _TIE_STEP * _F32(run)
-    return out.astype(numpy.float64).tolist()
-
-
-class ImpactSearcher:
-    """Top-k impact search over a Lucene index, with Anserini's scores and ranking, hits as (docid, score)."""
-
-    def __init__(self, index: str | Path, *, min_idf: float = 0.0):
-        from jnius import autoclass, cast
-        self.index = Path(index)
-        if not any(self.index.glob("segments_*")):
-            raise InputError(f"{self.index}: not a Lucene index (no segments file)")
-        self._reader = open_reader(self.index.resolve())
-        self._check_impact_field(autoclass)
-        searcher_class = autoclass("org.apache.lucene.search.IndexSearcher")
-        searcher_class.setMaxClauseCount(max(searcher_class.getMaxClauseCount(), MAX_CLAUSES))
-        self._searcher = searcher_class(cast("org.apache.lucene.index.IndexReader", self._reader))
-        self._searcher.setSimilarity(autoclass("io.anserini.search.similarity.ImpactSimilarity")())
-        self._generator = autoclass("io.anserini.search.query.BagOfWordsQueryGenerator")()
-        self._json = autoclass("com.fasterxml.jackson.databind.ObjectMapper")()
-        self._HashMap = autoclass("java.util.HashMap")
-        self._Float = autoclass("java.lang.Float")
-        self._Term = autoclass("org.apache.lucene.index.Term")
-        self._boxed = self._float_boxing()
-        self.num_docs = self._reader.numDocs()
-        self.min_idf = min_idf
-        self._docids = docid_table(self.index, self._reader)
-        self._df: dict = {}
-        self._lock = threading.Lock()
-        self.latencies: list = []  # seconds per query searched (list.append is atomic across threads)
-
-    def _check_impact_field(self, autoclass) -> None:
-        """Refuse an index whose text field keeps positions: that is a BM25 (text) index, whose term frequencies are
-        word counts, not SPLADE weights; an impact index keeps documents and frequencies only."""
-        info = autoclass("org.apache.lucene.index.FieldInfos").getMergedFieldInfos(self._reader).fieldInfo(FIELD)
-        if info is None or str(info.getIndexOptions().toString()) != "DOCS_AND_FREQS":
-            options = "no such field" if info is None else str(info.getIndexOptions().toString())
-            self.close()
-            raise InputError(f"{self.index}: its '{FIELD}' field is not an impact field ({options}; an impact index "
-                             f"has DOCS_AND_FREQS), so it is no impact index (a BM25 index?); build one with "
-                             f"splade-anserini index, or Anserini's -impact -pretokenized")
-
-    def _float_boxing(self):
-        """How to pass a weight as the java.lang.Float that the query generator unboxes: pyjnius boxes a Python
-        float as a Float for an Object parameter (4x faster than calling Float's constructor); checked, not assumed."""
-        probe = self._HashMap()
-        probe.put("w", 1.5)
-        if probe.containsValue(self._Float(1.5)):
-            return float
-        return lambda weight: self._Float(float(weight))
-
-    def close(self) -> None:
-        close_reader(self._reader)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def df(self, term: str) -> int:
-        value = self._df.get(term)
-        if value is None:
-            value = self._df[term] = self._reader.docFreq(self._Term(FIELD, term))
-        return value
-
-    def kept_terms(self, vector: dict) -> dict:
-        """The query terms Pyserini would send to Lucene: in the index, with idf above ``min_idf``, weight > 0."""
-        kept = {}
-        for term, weight in vector.items():
-            if weight <= 0:
-                continue
-            df = self.df(term)
-            if df and (self.min_idf < 0 or math.log(self.num_docs / df) > self.min_idf):
-                kept[term] = weight
-        return kept
-
-    def _top(self, query, n: int) -> list[tuple[int, float]]:
-        """Lucene's top n as (lucene doc, score), ties in Lucene doc order."""
-        text = self._json.writeValueAsString(self._searcher.search(query, n))
-        docs = _DOC.findall(text)
-        scores = _SCORE.findall(text)
-        if len(docs) != len(scores):  # the JSON has one "doc" and one "score" per hit
-            raise RuntimeError(f"unexpected Lucene TopDocs serialization: {text[:200]}")
-        # Java prints the shortest decimal that identifies a float; back through float32, it is the exact value
-        # that Anserini formats (as a double) in its runs.
-        exact = numpy.array(scores, dtype=numpy.float64).astype(numpy.float32).astype(numpy.float64).tolist()
-        return list(zip(map(int, docs), exact))
-
-    def query(self, vector: dict):
-        """The Lucene query for a vector {term: weight} (None when no term is kept), built as Anserini builds it."""
-        terms = self.kept_terms(vector)
-        if not terms:
-            return None
-        weights = self._HashMap()
-        for term, weight in terms.items():
-            weights.put(term, self._boxed(weight))
-        return self._generator.buildQuery(FIELD, weights)
-
-    def _ranked(self, query, k: int) -> list[tuple[str, float]]:
-        started = time.perf_counter()
-        try:
-            return self._collect(query, k)
-        finally:
-            self.latencies.append(time.perf_counter() - started)
-
-    def _collect(self, query, k: int) -> list[tuple[str, float]]:
-        if query is None:
-            return []
-        # Anserini breaks score ties by external docid, Lucene by internal doc id. Fetch past k until the hits
-        # tied with the k-th score are all in hand, then re-rank those by docid, so the cut at k is Anserini's.
-        n = k + max(16, k // 8)
-        while True:
-            hits = self._top(query, n)
-            if len(hits) < n or hits[-1][1] < hits[k - 1][1]:
-                break
-            n *= 2
-        floor = hits[k - 1][1] if len(hits) >= k else -math.inf
-        docids = self._docids
-        ranked = rank_hits([(docids[doc], score) for doc, score in hits if score >= floor])[:k]
-        return list(zip([docid for docid, _ in ranked], adjust_ties([score for _, score in ranked])))
-
-    def search(self, vector: dict, k: int) -> list[tuple[str, float]]:
-        """The k best (docid, score) for one query vector {term: weight}, ranked as Anserini ranks them."""
-        return self._ranked(self.query(vector), k)
-
-    def batch_search(self, vectors: Sequence[dict], k: int, threads: int = 1) -> list[list[tuple[str, float]]]:
-        """:meth:`search` for many queries on ``threads`` threads; results in input order."""
-        from jnius import detach
-        # pyjnius binds a method to its object by writing into the method's shared, per-class descriptor, so calls on
-        # different objects of one class race between threads. Queries are therefore built here, in one thread;
-        # the workers only call methods of objects they share (the searcher and the JSON writer).
-        queries = [self.query(vector) for vector in vectors]
-        if threads <= 1:
-            return [self._ranked(query, k) for query in queries]
-        results: list = [None] * len(queries)
-        position = iter(range(len(queries)))
-        failures: list = []
-
-        def work():
-            try:
-                while not failures:
-                    with self._lock:
-                        i = next(position, None)
-                    if i is None:
-                        return
-                    results[i] = self._ranked(queries[i], k)
-            except BaseException as err:  # re-raised in the caller's thread
-                failures.append(err)
-            finally:
-                detach()  # a Python thread that used the JVM must leave it before it ends
-
-        workers = [threading.Thread(target=work, daemon=True) for _ in range(min(threads, len(queries)))]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        if failures:
-            raise failures[0]
-        return results
 
 
 def check_compatible(settings: dict, manifest: dict, where: str, allow_mismatch: bool = False) -> list[str]:
@@ -280,9 +66,9 @@ def check_compatible(settings: dict, manifest: dict, where: str, allow_mismatch:
 
 def search_topics(index: str | Path, topics: str | Path | None, output: str | Path, *,
                   encoded_topics: str | Path | None = None, model: str | None = None, scale: float | None = None,
-                  k: int = 1000,
-                  threads: int | None = None, batch_size: int = 32, query_max_length: int | None = None,
-                  min_idf: float = 0.0, remove_query: bool = False, run_format: str = "trec", tag: str | None = None,
+                  k: int = SEARCH.k, threads: int | None = SEARCH.threads, batch_size: int = SEARCH.batch_size,
+                  query_max_length: int | None = SEARCH.query_max_length, min_idf: float = SEARCH.min_idf,
+                  remove_query: bool = SEARCH.remove_query, run_format: str = SEARCH.format, tag: str | None = None,
                   fields: Sequence[str] | None = None, device: str | None = None, allow_mismatch: bool = False,
                   encoder: SpladeQueryEncoder | None = None, overwrite: bool = False) -> dict:
     """Search every query of ``topics`` (encoded on the fly) or of ``encoded_topics`` (a pre-encoded file, no model
@@ -316,7 +102,7 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
                   f"scale cannot be checked against the index", file=sys.stderr)
         problems = check_compatible(queries.settings, manifest, str(index), allow_mismatch)
     else:
-        encoder = encoder or SpladeQueryEncoder(model, index=None if foreign else index, scale=scale, device=device,
+        encoder = encoder or SpladeQueryEncoder(model, manifest=manifest, scale=scale, device=device,
                                                 batch_size=batch_size, max_length=query_max_length)
         problems = check_compatible(encoder.settings, manifest, str(index), allow_mismatch)  # before the work
         queries = encode_topics(read_topics(topics, fields), encoder)

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
-from .collection import load_collection
+from .formats.collection import load_collection
 
 
 def percentiles(values: list, points=(50, 90, 99)) -> dict:

@@ -21,13 +21,13 @@ def shared_collection(name: str) -> Path:
 
 @pytest.fixture(scope="session")
 def splade():
-    from splade_anserini.splade import Splade
+    from splade_anserini.model.splade import Splade
     return Splade("splade-tiny", max_length=256)
 
 
 @pytest.fixture(scope="session")
 def demo_collection(tmp_path_factory, splade):
-    from splade_anserini.encode import EncodeSettings, encode_corpus
+    from splade_anserini import EncodeSettings, encode_corpus
     out = tmp_path_factory.mktemp("demo") / "collection"
     # small part files so the multi-file path is exercised
     encode_corpus(DEMO / "corpus.jsonl", out, EncodeSettings(docs_per_file=150), progress=False, model=splade)
@@ -45,7 +45,7 @@ def demo_index(demo_collection):
 @pytest.fixture(scope="session")
 def trec_eval_cmd():
     """The real trec_eval (shipped in Anserini's jar), run with the Java this package selected."""
-    from splade_anserini.jvm import anserini_jar, find_java
+    from splade_anserini.lucene.jvm import anserini_jar, find_java
     return [str(find_java().java), "-cp", str(anserini_jar()), "trec_eval"]
 
 
@@ -76,7 +76,8 @@ def kill_after_parts(command: list, staging: Path, parts: int = 2, timeout: floa
     import signal
     import subprocess
     import time
-    from splade_anserini.collection import PROGRESS
+
+    from splade_anserini.formats.collection import PROGRESS
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + timeout
     done = 0
@@ -93,7 +94,7 @@ def kill_after_parts(command: list, staging: Path, parts: int = 2, timeout: floa
 
 
 def assert_same_parts(ours: Path, theirs: Path) -> None:
-    from splade_anserini.collection import part_files
+    from splade_anserini.formats.collection import part_files
     mine, reference = part_files(ours), part_files(theirs)
     assert [p.name for p in mine] == [p.name for p in reference] and len(mine) == 9
     for a, b in zip(mine, reference):

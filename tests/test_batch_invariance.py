@@ -6,10 +6,10 @@ import random
 
 import pytest
 import torch
-
 from conftest import DEMO, SHARED
-from splade_anserini.encode import EncodeSettings, encode_corpus
-from splade_anserini.batching import LENGTH_BUCKET, bucket_length, plan_batches
+
+from splade_anserini import EncodeSettings, encode_corpus
+from splade_anserini.model.batching import LENGTH_BUCKET, bucket_length, plan_batches
 
 
 def _documents() -> list[dict]:
@@ -41,7 +41,7 @@ def corpus(tmp_path_factory):
 
 def vectors(directory) -> dict:
     """{id: vector} of every document of a collection (or of a directory of its shards)."""
-    from splade_anserini.collection import load_collection
+    from splade_anserini.formats.collection import load_collection
     _, parts = load_collection(directory)
     out = {}
     for part in parts:

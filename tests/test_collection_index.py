@@ -1,12 +1,13 @@
 import json
 
 import pytest
-
 from conftest import DEMO
-from splade_anserini.artifacts import MANIFEST, read_manifest
-from splade_anserini.encode import EncodeSettings, encode_corpus
+
+from splade_anserini import EncodeSettings, encode_corpus
 from splade_anserini.errors import InputError
-from splade_anserini.index import build_index, index_document_count
+from splade_anserini.formats.artifacts import MANIFEST, read_manifest
+from splade_anserini.index import build_index
+from splade_anserini.lucene.reader import index_document_count
 
 
 def collection_lines(directory):
@@ -34,7 +35,7 @@ def test_collection_is_jsonvectorcollection_with_manifest(demo_collection, splad
 
 
 def test_index_postings_equal_written_impacts(demo_collection, demo_index):
-    from splade_anserini.jvm import start_jvm
+    from splade_anserini.lucene.jvm import start_jvm
     start_jvm()
     from pyserini.index.lucene import LuceneIndexReader
     reader = LuceneIndexReader(str(demo_index))
@@ -86,7 +87,7 @@ def test_index_refuses_incomplete_collection(tmp_path):
 
 
 def test_shards_concatenated_equal_the_unsharded_collection(tmp_path, demo_collection, splade):
-    from splade_anserini.collection import load_collection
+    from splade_anserini.formats.collection import load_collection
     sharded = tmp_path / "sharded"
     for shard_id in (2, 0, 1):  # any order, as separate processes would finish
         manifest = encode_corpus(DEMO / "corpus.jsonl", sharded, EncodeSettings(docs_per_file=50), progress=False,

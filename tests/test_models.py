@@ -6,7 +6,7 @@ import time
 import pytest
 
 from splade_anserini.errors import SetupError
-from splade_anserini.models import ALIASES, MODEL_FILES, resolve_model
+from splade_anserini.model.models import ALIASES, MODEL_FILES, resolve_model
 
 
 def test_alias_resolves_to_verified_model_files():
@@ -26,7 +26,7 @@ def test_missing_local_path_is_a_clear_error(tmp_path):
 
 def test_hub_id_without_hub_fails_fast_naming_the_alias():
     # A fresh process with HF_HUB_OFFLINE, as on a machine without the hub: must answer at once, not hang.
-    code = ("from splade_anserini.models import resolve_model\n"
+    code = ("from splade_anserini.model.models import resolve_model\n"
             "try:\n    resolve_model('naver/splade-cocondenser-ensembledistil')\n"
             "except Exception as e:\n    print(type(e).__name__, e)\n")
     started = time.time()

@@ -4,16 +4,22 @@ import json
 import math
 
 import pytest
-
 from conftest import DEMO
+
+from splade_anserini import ImpactSearcher, LuceneImpactSearcher, build_index, search_topics
 from splade_anserini.cli import main
-from splade_anserini.collection import CollectionWriter
 from splade_anserini.errors import InputError
-from splade_anserini.index import DOCIDS, build_index
-from splade_anserini.queries import SpladeQueryEncoder
-from splade_anserini.topics import EncodedTopics, parse_tsv_line, read_encoded_topics, tsv_line, write_encoded_topics
-from splade_anserini.readers import read_topics
-from splade_anserini.search import ImpactSearcher, LuceneImpactSearcher, search_topics
+from splade_anserini.formats.collection import CollectionWriter
+from splade_anserini.formats.readers import read_topics
+from splade_anserini.formats.topics import (
+    EncodedTopics,
+    parse_tsv_line,
+    read_encoded_topics,
+    tsv_line,
+    write_encoded_topics,
+)
+from splade_anserini.lucene.queries import SpladeQueryEncoder
+from splade_anserini.lucene.reader import DOCIDS
 
 
 def anserini_search(index, vector: dict, k: int) -> list:
@@ -71,7 +77,7 @@ def test_query_max_length_truncates_queries(demo_index, splade):
     text = " ".join(["honey bees communicate where flowers are"] * 20)
     short = SpladeQueryEncoder(index=demo_index, max_length=8)
     assert short.max_length == 8
-    from splade_anserini.splade import Splade
+    from splade_anserini.model.splade import Splade
     assert short.encode(text) == Splade(splade.path, max_length=8).encode([text], 100)[0]
     assert short.encode(text) != SpladeQueryEncoder(index=demo_index).encode(text)
 
@@ -212,7 +218,8 @@ def java_tie_adjuster(scores):
 
 def test_tie_adjustment_follows_anserinis_rule():
     import random
-    from splade_anserini.search import adjust_ties
+
+    from splade_anserini.lucene.searcher import adjust_ties
     rng = random.Random(7)
     cases = [[], [3.0], [15.0] * 40 + [12.0, 12.0, 7.5], [120207.0, 120207.0, 99.0],
              [1.0] * 50 + [0.99986, 0.99986, 0.5],  # steps carry a run across a gap above 1e-4: the slow path

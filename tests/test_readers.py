@@ -4,7 +4,7 @@ import json
 import pytest
 
 from splade_anserini.errors import InputError
-from splade_anserini.readers import read_corpus, read_qrels, read_topics
+from splade_anserini.formats.readers import read_corpus, read_qrels, read_topics
 
 
 def write(path, text):

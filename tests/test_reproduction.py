@@ -2,10 +2,10 @@
 and BM25 rows alike."""
 
 import pytest
-
 from conftest import ROOT, shared_collection
-from splade_anserini.config import load_experiment
-from splade_anserini.pipeline import compare, run_steps
+
+from splade_anserini.experiment.config import load_experiment
+from splade_anserini.experiment.pipeline import compare, run_steps
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 

@@ -4,12 +4,12 @@ import json
 import subprocess
 
 import pytest
+from conftest import PARTS_ENCODE as ENCODE
+from conftest import assert_same_parts, encode_command, kill_after_parts
 
-from conftest import PARTS_ENCODE as ENCODE, assert_same_parts, encode_command, kill_after_parts
 from splade_anserini.check import check_collection
 from splade_anserini.cli import main
-from splade_anserini.collection import PROGRESS, part_files
-
+from splade_anserini.formats.collection import PROGRESS, part_files
 
 
 def test_a_killed_encoding_resumes_to_the_same_bytes(parts_collection, tmp_path):

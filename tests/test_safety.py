@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import DEMO
+
 from splade_anserini.cli import main
 
 
@@ -21,7 +21,7 @@ def one_line_error(capsys) -> str:
 
 @pytest.fixture(scope="module")
 def demo_bm25(demo_index):
-    from splade_anserini.bm25 import build_bm25_index
+    from splade_anserini.lucene.bm25 import build_bm25_index
     index = demo_index.parent / "bm25"
     if not index.exists():
         build_bm25_index(DEMO / "corpus.jsonl", index)
@@ -78,6 +78,14 @@ def test_search_refuses_a_bm25_index(demo_bm25, tmp_path, capsys):
     assert main(["search", "--index", str(demo_bm25), "--topics", str(DEMO / "queries.tsv"), "--output",
                  str(run)]) == 2
     assert "is a BM25 index" in one_line_error(capsys) and not run.exists()
+    # the same index without our manifest (as if Anserini had built it): its word counts give it away
+    foreign = tmp_path / "foreign-bm25"
+    shutil.copytree(demo_bm25, foreign)
+    (foreign / "manifest.json").unlink()
+    topics = tmp_path / "q.tsv"
+    topics.write_text("q1\thoney honey bee\nq2\toctopus octopus blood\n")
+    assert main(["search", "--index", str(foreign), "--encoded-topics", str(topics), "--output", str(run)]) == 0
+    assert "as word counts of a text (BM25) index do" in capsys.readouterr().err
 
 
 def test_index_refuses_an_index_as_its_collection(demo_index, tmp_path, capsys):
@@ -209,7 +217,7 @@ def test_indexes_and_trained_models_follow_the_umask(demo_collection, tmp_path):
 # 8. TSV corpora: header rows and extra columns -----------------------------------------------------------------------
 
 def test_tsv_header_rows_name_columns_and_extra_columns_need_one(splade, tmp_path, capsys):
-    from splade_anserini.readers import count_documents, read_corpus
+    from splade_anserini.formats.readers import count_documents, read_corpus
     with_header = tmp_path / "h.tsv"
     with_header.write_text("id\ttitle\ttext\nd1\tBees\tBees dance.\nd2\tTides\tThe moon pulls the sea.\n")
     docs = list(read_corpus(with_header))
@@ -293,7 +301,7 @@ def test_paired_t_test_equals_hand_computation():
 
 
 def test_compare_two_real_runs(demo_index, demo_bm25, tmp_path, capsys):
-    from splade_anserini.bm25 import search_bm25
+    from splade_anserini.lucene.bm25 import search_bm25
     bm25 = tmp_path / "bm25.trec"
     search_bm25(demo_bm25, DEMO / "queries.tsv", bm25, k=100)
     splade = tmp_path / "splade.trec"

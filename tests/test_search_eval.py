@@ -1,13 +1,13 @@
 import subprocess
 
 import pytest
-
 from conftest import DEMO, ROOT
+
+from splade_anserini import LuceneImpactSearcher, SpladeQueryEncoder, search_topics
 from splade_anserini.errors import InputError
 from splade_anserini.evaluate import evaluate, parse_measure, ranking
-from splade_anserini.readers import read_qrels, read_topics
-from splade_anserini.runs import read_run
-from splade_anserini.search import LuceneImpactSearcher, SpladeQueryEncoder, search_topics
+from splade_anserini.formats.readers import read_qrels, read_topics
+from splade_anserini.formats.runs import read_run
 
 # our measure -> (trec_eval arguments, trec_eval measure name)
 TREC_EVAL = {
@@ -74,7 +74,7 @@ def test_drop_in_pyserini_searcher_gives_the_cli_ranking(demo_index, demo_run):
 
 def test_readme_pyserini_example_runs(demo_index, capsys):
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Python API and Pyserini"):]
+    section = readme[readme.index("### Pyserini"):]
     code = section[section.index("```python") + len("```python"):section.index("```", section.index("```python") + 9)]
     assert "indexes/demo.splade-tiny" in code
     exec(compile(code.replace("indexes/demo.splade-tiny", str(demo_index)), "README.md", "exec"), {})

@@ -1,9 +1,9 @@
 import json
 
 import torch
-
 from conftest import DEMO
-from splade_anserini.splade import Splade, quantize
+
+from splade_anserini.model.splade import Splade, quantize
 
 
 def demo_texts(n):

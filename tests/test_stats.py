@@ -3,15 +3,15 @@
 import json
 
 import pytest
-
 from conftest import DEMO
+
+from splade_anserini import ImpactSearcher, search_topics
 from splade_anserini.cli import main
-from splade_anserini.collection import CollectionWriter
+from splade_anserini.formats.collection import CollectionWriter
+from splade_anserini.formats.readers import read_topics
+from splade_anserini.formats.runs import search_facts_path
 from splade_anserini.index import build_index
-from splade_anserini.queries import SpladeQueryEncoder
-from splade_anserini.readers import read_topics
-from splade_anserini.runs import search_facts_path
-from splade_anserini.search import ImpactSearcher, search_topics
+from splade_anserini.lucene.queries import SpladeQueryEncoder
 from splade_anserini.stats import collection_stats
 
 TINY = [("d1", {"a": 1, "b": 2}), ("d2", {"a": 3}), ("d3", {"c": 1}), ("d4", {"a": 1, "c": 5})]

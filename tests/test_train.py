@@ -5,14 +5,20 @@ import math
 
 import pytest
 import torch
-
 from conftest import DEMO, ROOT
+
 from splade_anserini.errors import InputError
-from splade_anserini.readers import read_corpus
-from splade_anserini.splade import Splade, pool
+from splade_anserini.formats.readers import read_corpus
+from splade_anserini.model.splade import Splade, pool
 from splade_anserini.train.data import Example, pseudo_queries, read_examples
-from splade_anserini.train.losses import (FlopsRegularizer, InBatchContrastive, KLDistillation, L1Regularizer,
-                                          MarginMSE, QuadraticWarmup)
+from splade_anserini.train.losses import (
+    FlopsRegularizer,
+    InBatchContrastive,
+    KLDistillation,
+    L1Regularizer,
+    MarginMSE,
+    QuadraticWarmup,
+)
 from splade_anserini.train.trainer import Trainer, load_settings, train
 
 CONFIG = ROOT / "configs" / "train-scifact.yaml"

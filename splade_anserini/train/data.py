@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
-from ..readers import numbered_lines, parse_json_object, read_corpus
+from ..formats.readers import numbered_lines, parse_json_object, read_corpus
 
 
 @dataclass
@@ -67,8 +67,8 @@ def _jsonl(path: Path):
 
 
 def _irds(source: str):
-    from ..readers import _irds_dataset
-    dataset = _irds_dataset(source)
+    from ..formats.readers import irds_dataset
+    dataset = irds_dataset(source)
     if not dataset.has_docpairs():
         raise InputError(f"{source}: this ir_datasets id has no document pairs (training triples)")
     try:
@@ -146,8 +146,8 @@ def pseudo_queries(corpus: str | Path, *, negatives: str = "bm25", per_query: in
 
 def _bm25_negatives(corpus, queries: dict, per_query: int) -> dict:
     """For each document id, the best BM25 hits of its title other than itself."""
-    from ..bm25 import build_bm25_index
-    from ..jvm import start_jvm
+    from ..lucene.bm25 import build_bm25_index
+    from ..lucene.jvm import start_jvm
     start_jvm()
     from pyserini.search.lucene import LuceneSearcher
     with tempfile.TemporaryDirectory(prefix="pseudo-queries-") as scratch:

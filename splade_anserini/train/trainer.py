@@ -18,17 +18,18 @@ from pathlib import Path
 
 import torch
 
-from ..artifacts import follow_umask
-from ..config import apply_override, merge_settings, read_yaml, slug
 from ..errors import InputError
-from ..splade import Splade, pool
+from ..experiment.config import apply_override, merge_settings, read_yaml, slug
+from ..formats.artifacts import follow_umask
+from ..model.splade import Splade, pool
+from ..settings import ENCODE
 from .data import Example, pseudo_queries, read_examples
 from .losses import REGULARIZERS, FlopsRegularizer, InBatchContrastive, KLDistillation, MarginMSE, QuadraticWarmup
 
 LOSSES = ("contrastive", "margin-mse", "kl")
 DEFAULTS = {
     "name": None,
-    "model": "splade-tiny",
+    "model": ENCODE.model,
     "output": None,
     "data": {"source": None, "pseudo_queries": None, "negatives": "bm25", "limit": None},
     "negatives_per_query": 1,
@@ -43,7 +44,7 @@ DEFAULTS = {
     "grad_accum": 1,
     "max_steps": 200,
     "query_max_length": 32,
-    "doc_max_length": 256,
+    "doc_max_length": ENCODE.max_length,
     "pooling": "max",
     "checkpoint_every": 100,
     "seed": 13,

@@ -14,11 +14,12 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .artifacts import BM25_INDEX, read_manifest, write_atomically
-from .index import anserini_index
+from ..formats.artifacts import BM25_INDEX, read_manifest, write_atomically
+from ..formats.readers import read_corpus, read_topics
+from ..formats.runs import format_run, prepare_run_output, search_facts_path, write_run_file
+from ..settings import SEARCH
+from .indexer import anserini_index
 from .jvm import start_jvm
-from .readers import read_corpus, read_topics
-from .runs import format_run, prepare_run_output, search_facts_path, write_run_file
 
 
 def build_bm25_index(corpus: str | Path, index: str | Path, *, fields: Sequence[str] | None = None,
@@ -40,7 +41,7 @@ def build_bm25_index(corpus: str | Path, index: str | Path, *, fields: Sequence[
                           inputs=[corpus], verbose=verbose)
 
 
-def search_bm25(index: str | Path, topics: str | Path, output: str | Path, *, k: int = 1000, k1: float = 0.9,
+def search_bm25(index: str | Path, topics: str | Path, output: str | Path, *, k: int = SEARCH.k, k1: float = 0.9,
                 b: float = 0.4, threads: int | None = None, remove_query: bool = False,
                 fields: Sequence[str] | None = None, tag: str = "bm25", overwrite: bool = False) -> dict:
     """Search every query of ``topics`` with BM25 and write a TREC run (an existing run is replaced only with

@@ -3,9 +3,11 @@ pieces from expansion terms (those the model added that the text does not contai
 
 from __future__ import annotations
 
+from ..settings import ENCODE
 
-def inspect_text(model, text: str, top: int = 30, scale: float | None = 100) -> tuple[list[dict], int]:
-    """The ``top`` heaviest terms of ``text`` under ``model`` (a :class:`~splade_anserini.splade.Splade`), and how
+
+def inspect_text(model, text: str, top: int = 30, scale: float | None = ENCODE.scale) -> tuple[list[dict], int]:
+    """The ``top`` heaviest terms of ``text`` under ``model`` (a :class:`~splade_anserini.model.splade.Splade`), and how
     many terms the text has in all."""
     weights = model.weights([text])[0]
     own = set(model.tokenizer.tokenize(text)[:model.max_length - 2])

@@ -3,7 +3,7 @@
 :class:`SpladeQueryEncoder` is a Pyserini ``QueryEncoder``, so it plugs straight into
 ``pyserini.search.lucene.LuceneImpactSearcher``; it encodes with the settings the index was built with (model,
 scale, pooling and max length, read from the index's manifest) unless told otherwise. Importing this module starts
-the JVM (Pyserini's ``QueryEncoder`` lives in a package that needs it); the file formats are in :mod:`.topics`.
+the JVM (Pyserini's ``QueryEncoder`` lives in a package that needs it); the file formats are in :mod:`..formats.topics`.
 """
 
 from __future__ import annotations
@@ -11,32 +11,36 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from ..formats.topics import EncodedTopics
+from ..settings import ENCODE
 from .jvm import start_jvm
-from .topics import EncodedTopics
 
 start_jvm()  # must precede the first pyserini import
 
 from pyserini.encode import QueryEncoder  # noqa: E402
+from pyserini.search.lucene import LuceneImpactSearcher  # noqa: E402,F401  (re-exported: the Pyserini drop-in)
 
 
 class SpladeQueryEncoder(QueryEncoder):
     """SPLADE query encoder returning {token: int} weights, quantized like the documents of the index.
 
-    Either pass ``index`` (settings come from its manifest) or the settings themselves; explicit arguments win.
-    ``max_length`` is the query's token budget (default: the index's document max length).
+    Either pass ``index`` (settings come from its manifest; or the ``manifest`` itself, already read) or the settings
+    themselves; explicit arguments win. ``max_length`` is the query's token budget (default: the index's document max
+    length).
     """
 
     def __init__(self, model: str | None = None, *, index: str | Path | None = None, scale: float | None = None,
                  max_length: int | None = None, pooling: str | None = None, device: str | None = None,
-                 batch_size: int = 32):
+                 batch_size: int = ENCODE.batch_size, manifest: dict | None = None):
         super().__init__()
-        from .artifacts import INDEX, read_manifest
-        from .splade import Splade
-        manifest = read_manifest(index, (INDEX,), "query encoding") if index is not None else {}
-        self.model_name = model or manifest.get("model") or "splade-tiny"
-        self.scale = scale if scale is not None else manifest.get("scale", 100)
-        self.max_length = max_length or manifest.get("max_length", 256)
-        self.pooling = pooling or manifest.get("pooling", "max")
+        from ..formats.artifacts import INDEX, read_manifest
+        from ..model.splade import Splade
+        if manifest is None:
+            manifest = read_manifest(index, (INDEX,), "query encoding") if index is not None else {}
+        self.model_name = model or manifest.get("model") or ENCODE.model
+        self.scale = scale if scale is not None else manifest.get("scale", ENCODE.scale)
+        self.max_length = max_length or manifest.get("max_length", ENCODE.max_length)
+        self.pooling = pooling or manifest.get("pooling", ENCODE.pooling)
         self.batch_size = batch_size
         self.splade = Splade(self.model_name, max_length=self.max_length, pooling=self.pooling, device=device)
         self.has_model = True
@@ -45,7 +49,7 @@ class SpladeQueryEncoder(QueryEncoder):
     @property
     def settings(self) -> dict:
         """What a pre-encoded topics file records about how it was made."""
-        from .models import model_identity
+        from ..model.models import model_identity
         return {"model": self.model_name, "model_path": str(self.splade.path),
                 "model_identity": model_identity(self.splade.path), "scale": self.scale,
                 "max_length": self.max_length, "pooling": self.pooling}

@@ -27,8 +27,9 @@ from typing import Sequence
 import numpy
 import torch
 
+from ..errors import SetupError
+from ..settings import ENCODE
 from .batching import LENGTH_BUCKET, WINDOW_BATCHES, bucket_length, plan_batches
-from .errors import SetupError
 from .models import resolve_model
 from .prefetch import prefetch
 
@@ -86,7 +87,8 @@ class Splade:
     ``model`` is a local directory, a Hugging Face id, or an alias such as ``splade-tiny``.
     """
 
-    def __init__(self, model: str | Path = "splade-tiny", *, max_length: int = 256, pooling: str = "max",
+    def __init__(self, model: str | Path = ENCODE.model, *, max_length: int = ENCODE.max_length,
+                 pooling: str = ENCODE.pooling,
                  device: str | None = None, dtype: str = "float32"):
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
@@ -182,7 +184,7 @@ class Splade:
             setattr(parent, name, self.projection)
         return out.logits
 
-    def weights(self, texts: Sequence[str], batch_size: int = 32) -> torch.Tensor:
+    def weights(self, texts: Sequence[str], batch_size: int = ENCODE.batch_size) -> torch.Tensor:
         """SPLADE weights, a dense (len(texts), vocab) float32 tensor on the CPU, in input order."""
         out = torch.zeros(len(texts), self.vocab_size)
         tokenized = self.token_ids(texts)
@@ -246,7 +248,7 @@ class Splade:
         bounds = [0] + torch.bincount(rows, minlength=weights.shape[0]).cumsum(0).tolist()
         return [dict(zip(tokens[a:b], values[a:b])) for a, b in zip(bounds, bounds[1:])]
 
-    def encode(self, texts: Sequence[str], scale: float, batch_size: int = 32) -> list[dict]:
+    def encode(self, texts: Sequence[str], scale: float, batch_size: int = ENCODE.batch_size) -> list[dict]:
         """Quantized sparse vectors {token: int} of ``texts``, in input order. Texts are taken in windows of
         :data:`WINDOW_BATCHES` batches; the next window is tokenized while the model encodes this one."""
         window = batch_size * WINDOW_BATCHES
@@ -256,7 +258,8 @@ class Splade:
             out += self.encode_tokenized(tokenized, scale, batch_size)
         return out
 
-    def encode_tokenized(self, tokenized: Tokenized, scale: float, batch_size: int = 32) -> list[dict]:
+    def encode_tokenized(self, tokenized: Tokenized, scale: float,
+                         batch_size: int = ENCODE.batch_size) -> list[dict]:
         """:meth:`encode` for texts already tokenized by :meth:`token_ids` (so tokenizing the next texts can
         overlap with the model's work on these)."""
         out: list = [None] * len(tokenized)

@@ -24,14 +24,15 @@ from __future__ import annotations
 import copy
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import yaml
 
-from .errors import InputError
-from .evaluate import parse_measure
-from .runs import config_path, metrics_path
+from ..errors import InputError
+from ..evaluate import parse_measure
+from ..formats.runs import config_path, metrics_path
+from ..settings import ENCODE, SEARCH
 
 DEFAULTS = {
     "name": None,
@@ -44,12 +45,11 @@ DEFAULTS = {
     "qrels": None,
     "fields": [],
     "topic_fields": [],
-    "model": "splade-tiny",
-    "encode": {"scale": 100, "max_length": 256, "pooling": "max", "batch_size": 32, "docs_per_file": 100_000,
-               "on_error": "stop"},
+    "model": ENCODE.model,
+    "encode": {key: getattr(ENCODE, key) for key in ("scale", "max_length", "pooling", "batch_size", "docs_per_file",
+                                                     "on_error")},
     "index": {"threads": None},
-    "search": {"k": 1000, "threads": None, "batch_size": 32, "remove_query": False, "query_max_length": None,
-               "min_idf": 0.0, "format": "trec", "encoded_topics": None},
+    "search": {**asdict(SEARCH), "encoded_topics": None},
     "bm25": {"enabled": False, "k1": 0.9, "b": 0.4, "threads": None},
     "measures": ["nDCG@10", "RR@10", "R@100", "R@1000", "AP"],
     "expected": {},
@@ -59,7 +59,8 @@ DEFAULTS = {
 }
 TOPIC_SET_KEYS = ("name", "topics", "qrels", "topic_fields", "measures", "expected", "expected_bm25", "encoded_topics")
 # Encoding settings that change an index, with the short form they take in artifact names when not the default.
-NAMED_SETTINGS = {"scale": ("scale{}", 100), "max_length": ("len{}", 256), "pooling": ("{}", "max")}
+NAMED_SETTINGS = {"scale": ("scale{}", ENCODE.scale), "max_length": ("len{}", ENCODE.max_length),
+                  "pooling": ("{}", ENCODE.pooling)}
 DATA_FILES = {"corpus": "corpus.jsonl", "topics": "queries.tsv", "qrels": "qrels.txt"}
 
 

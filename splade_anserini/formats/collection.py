@@ -19,9 +19,17 @@ import os
 import shutil
 from pathlib import Path
 
-from .artifacts import (COLLECTION, MANIFEST, prepare_output, read_manifest, replace_directory, write_atomically,
-                        write_manifest)
-from .errors import InputError
+from ..errors import InputError
+from ..settings import ENCODE
+from .artifacts import (
+    COLLECTION,
+    MANIFEST,
+    prepare_output,
+    read_manifest,
+    replace_directory,
+    write_atomically,
+    write_manifest,
+)
 
 PART_PATTERN = "part-{:05d}.jsonl"
 
@@ -153,7 +161,7 @@ class CollectionWriter:
     ``identity`` describes what is being encoded (inputs and settings); an interrupted run with the same identity is
     resumed: :attr:`resumed_documents` documents are already written, and the caller continues after them."""
 
-    def __init__(self, output: str | Path, *, docs_per_file: int = 100_000, overwrite: bool = False,
+    def __init__(self, output: str | Path, *, docs_per_file: int = ENCODE.docs_per_file, overwrite: bool = False,
                  identity: dict | None = None, inputs=()):
         if docs_per_file < 1:
             raise ValueError("docs_per_file must be positive")

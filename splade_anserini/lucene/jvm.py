@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import SetupError
+from ..errors import SetupError
 
 MIN_JAVA_VERSION = 21
 VECTOR_MODULE = "jdk.incubator.vector"

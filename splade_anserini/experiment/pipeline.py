@@ -13,9 +13,9 @@ from pathlib import Path
 
 import yaml
 
-from .artifacts import MANIFEST, read_manifest
+from ..errors import InputError
+from ..formats.artifacts import MANIFEST, read_manifest
 from .config import Experiment
-from .errors import InputError
 
 STEPS = ("encode", "index", "search", "eval", "bm25")
 
@@ -25,7 +25,7 @@ def _say(message: str) -> None:
 
 
 def encode_settings(experiment: Experiment):
-    from .encode import EncodeSettings
+    from ..settings import EncodeSettings
     config = experiment.config
     encode = config["encode"]
     return EncodeSettings(model=config["model"], scale=encode["scale"], max_length=encode["max_length"],
@@ -43,8 +43,9 @@ def _same_settings(manifest: dict, experiment: Experiment) -> list:
     wanted = encode_settings(experiment)
     checks = {"model": wanted.model, "scale": wanted.scale, "max_length": wanted.max_length,
               "pooling": wanted.pooling, "fields": wanted.fields}
-    differences = [f"{key}: {manifest['settings'].get(key)!r} there, {value!r} wanted" for key, value in checks.items()
-                   if manifest["settings"].get(key) != value]
+    there = manifest.get("settings") or manifest  # manifests of version 0.1 kept the settings twice, here too
+    differences = [f"{key}: {there.get(key)!r} there, {value!r} wanted" for key, value in checks.items()
+                   if there.get(key) != value]
     if _source_key(manifest.get("corpus")) != _source_key(experiment.config["corpus"]):
         differences.append(f"corpus: {manifest.get('corpus')!r} there, {experiment.config['corpus']!r} wanted")
     return differences
@@ -96,7 +97,7 @@ def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progre
         if _reusable(experiment.collection, experiment, force):
             _say(f"encode: reusing {experiment.collection}")
         else:
-            from .encode import encode_corpus
+            from ..encode import encode_corpus
             _say(f"encode: {config['corpus']} -> {experiment.collection}")
             encode_corpus(config["corpus"], experiment.collection, encode_settings(experiment), overwrite=True,
                           progress=progress)
@@ -105,7 +106,7 @@ def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progre
         if _reusable(experiment.index, experiment, force):
             _say(f"index: reusing {experiment.index}")
         else:
-            from .index import build_index
+            from ..index import build_index
             _say(f"index: {experiment.collection} -> {experiment.index}")
             build_index(experiment.collection, experiment.index, threads=config["index"]["threads"], overwrite=True,
                         verbose=verbose)
@@ -113,7 +114,7 @@ def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progre
     search = config["search"]
     for topic_set in experiment.topic_sets:
         if "search" in steps:
-            from .search import search_topics
+            from ..search import search_topics
             source = topic_set.encoded_topics or topic_set.topics
             _say(f"search: {source} on {experiment.index} -> {topic_set.run}")
             search_topics(experiment.index, None if topic_set.encoded_topics else topic_set.topics, topic_set.run,
@@ -126,7 +127,7 @@ def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progre
             results.setdefault(topic_set.name, {})["splade"] = _evaluate(experiment, topic_set, topic_set.run,
                                                                          topic_set.metrics, experiment.model_tag)
     if "bm25" in steps:
-        from .bm25 import build_bm25_index, search_bm25
+        from ..lucene.bm25 import build_bm25_index, search_bm25
         if _bm25_reusable(experiment, force):
             _say(f"bm25: reusing {experiment.bm25_index}")
         else:
@@ -146,7 +147,7 @@ def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progre
 
 
 def _evaluate(experiment: Experiment, topic_set, run: Path, output: Path, system: str) -> dict:
-    from .evaluate import evaluate_run
+    from ..evaluate import evaluate_run
     result = evaluate_run(run, topic_set.qrels, topic_set.all_measures, output,
                           extra={"experiment": experiment.name, "topics_name": topic_set.name, "system": system,
                                  "corpus_name": experiment.corpus_name, "config": experiment.config})

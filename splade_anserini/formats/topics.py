@@ -19,8 +19,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import InputError
 from .artifacts import check_separate, follow_umask, write_atomically
-from .errors import InputError
 from .readers import numbered_lines, parse_json_object
 
 FORMATS = ("tsv", "jsonl")

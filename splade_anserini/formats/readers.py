@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .errors import InputError
+from ..errors import InputError
 
 IRDS_PREFIX = "irds:"
 ID_KEYS = ("_id", "id", "docid", "doc_id")
@@ -257,7 +257,7 @@ def plan_parts(source: str | Path, part_size: int) -> list[tuple[int, int, Posit
 def count_documents(source: str | Path) -> int:
     """How many documents a corpus has (non-blank lines of its files, or the ir_datasets count), without parsing."""
     if str(source).startswith(IRDS_PREFIX):
-        return _irds_dataset(str(source)).docs_count()
+        return irds_dataset(str(source)).docs_count()
     total = 0
     for path in source_files(source):
         opener = gzip.open if path.name.endswith(".gz") else open
@@ -268,7 +268,7 @@ def count_documents(source: str | Path) -> int:
     return total
 
 
-def _irds_dataset(source: str):
+def irds_dataset(source: str):
     import ir_datasets
     name = source[len(IRDS_PREFIX):]
     try:
@@ -280,7 +280,7 @@ def _irds_dataset(source: str):
 def _irds_records(source: str, kind: str, start: int = 0, stop: int | None = None):
     """Records of an ir_datasets dataset (documents ``start`` to ``stop - 1``: sliced where the dataset can, so a
     worker does not read what comes before its part); a failed download becomes one clear error."""
-    dataset = _irds_dataset(source)
+    dataset = irds_dataset(source)
     if not getattr(dataset, f"has_{kind}")():
         raise InputError(f"{source}: this ir_datasets id has no {kind}")
     iterator = None

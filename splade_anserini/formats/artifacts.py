@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Iterable
 
-from .errors import InputError
+from ..errors import InputError
 
 MANIFEST = "manifest.json"
 COLLECTION, INDEX, BM25_INDEX, RUN, ENCODED_TOPICS = "collection", "index", "bm25-index", "run", "encoded-topics"

@@ -16,7 +16,7 @@ from typing import Iterable
 
 import pandas
 
-from .errors import InputError
+from ..errors import InputError
 
 # search facts shown beside the measures (from <run>.search.json, copied into the metrics file)
 COST_COLUMNS = (("FLOPS", "flops"), ("postings/query", "touched_postings_per_query"), ("q/s", "throughput_qps"))
@@ -72,7 +72,7 @@ def collect(paths: Iterable[str | Path], baseline: str | None = None) -> pandas.
 def _add_p_values(table: pandas.DataFrame, per_query: list, baseline: str, measures: list) -> None:
     """``<measure> p`` columns: each run's paired t-test p-value against the ``baseline`` system's run of the same
     topics (empty for the baseline itself and where it has no run)."""
-    from .compare import compare_per_query
+    from ..compare import compare_per_query
     measures = list(dict.fromkeys(measures))
     for measure in measures:
         values = []

@@ -11,8 +11,9 @@ from __future__ import annotations
 from operator import itemgetter
 from pathlib import Path
 
+from ..errors import InputError
 from .artifacts import check_separate, write_atomically
-from .errors import InputError
+from .readers import numbered_lines
 
 RUN_FORMATS = ("trec", "msmarco")
 
@@ -95,26 +96,25 @@ def read_run(path: str | Path) -> dict:
     if not path.is_file():
         raise InputError(f"{path}: no such run file")
     run: dict = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) == 3:  # MS MARCO format: the rank is all there is; higher ranks get lower scores
-                qid, docid, rank = parts
-                score = f"-{rank}"
-            elif len(parts) == 6:
-                qid, _, docid, rank, score, _ = parts
-            else:
-                raise InputError(f"{path}:{number}: expected 'qid Q0 docid rank score tag' (TREC) or "
-                                 f"'qid docid rank' (MS MARCO), got {len(parts)} fields")
-            try:
-                value, position = float(score), int(rank)
-            except ValueError:
-                raise InputError(f"{path}:{number}: rank {rank!r} or score {score!r} is not a number") from None
-            hits = run.setdefault(qid, {})
-            if docid in hits:
-                raise InputError(f"{path}:{number}: document {docid} appears twice for query {qid}")
-            hits[docid] = (position, value)
+    for number, line in numbered_lines(path):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) == 3:  # MS MARCO format: the rank is all there is; higher ranks get lower scores
+            qid, docid, rank = parts
+            score = f"-{rank}"
+        elif len(parts) == 6:
+            qid, _, docid, rank, score, _ = parts
+        else:
+            raise InputError(f"{path}:{number}: expected 'qid Q0 docid rank score tag' (TREC) or "
+                             f"'qid docid rank' (MS MARCO), got {len(parts)} fields")
+        try:
+            value, position = float(score), int(rank)
+        except ValueError:
+            raise InputError(f"{path}:{number}: rank {rank!r} or score {score!r} is not a number") from None
+        hits = run.setdefault(qid, {})
+        if docid in hits:
+            raise InputError(f"{path}:{number}: document {docid} appears twice for query {qid}")
+        hits[docid] = (position, value)
     return {qid: {d: score for d, (_, score) in sorted(hits.items(), key=lambda item: item[1][0])}
             for qid, hits in run.items()}

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .artifacts import sha256_file
-from .errors import SetupError
+from ..errors import SetupError
+from ..formats.artifacts import sha256_file
 
 MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 
