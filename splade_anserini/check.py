@@ -8,7 +8,6 @@ Problems are reported with the file (and line) they are in.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .errors import InputError
@@ -74,7 +73,7 @@ def check_collection(directory: str | Path) -> list[str]:
 
 def check_index(directory: str | Path) -> list[str]:
     """Problems found in an index built by splade-anserini; empty when it is sound."""
-    from .lucene.reader import DOCIDS, close_reader, open_reader
+    from .lucene.reader import DOCIDS, DocidTable, close_reader, open_reader
     directory = Path(directory)
     manifest = read_manifest(directory, (INDEX, BM25_INDEX), "check --index")
     problems = []
@@ -90,13 +89,8 @@ def check_index(directory: str | Path) -> list[str]:
         if manifest.get(key) is not None and manifest[key] != count:
             problems.append(f"{directory}: Lucene holds {count} documents, the manifest's {key} says {manifest[key]}")
     table = directory / DOCIDS
-    if table.is_file():
-        try:
-            saved = json.loads(table.read_text(encoding="utf-8"))
-            if saved.get("segments") == commit and len(saved.get("docids", ())) != size:
-                problems.append(f"{table}: {len(saved['docids'])} ids for {size} Lucene documents")
-        except ValueError:
-            problems.append(f"{table}: damaged (it is rebuilt on the next search)")
+    if table.is_file() and DocidTable.load(table, commit, size) is None:
+        problems.append(f"{table}: damaged or of another commit of the index (it is rebuilt on the next search)")
     collection = manifest.get("collection")
     if collection and (Path(collection) / MANIFEST).is_file():
         documents = read_manifest(collection).get("documents")

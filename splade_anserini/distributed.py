@@ -26,6 +26,7 @@ from pathlib import Path
 from .encode import build_manifest, document_windows, encode_windows, encoding_identity
 from .errors import InputError
 from .formats.collection import PART_PATTERN, PartFile, commit_staging, open_staging, save_progress
+from .formats.idset import IdSet
 from .formats.readers import plan_parts, read_corpus
 from .model.batching import WINDOW_BATCHES
 from .settings import EncodeSettings
@@ -123,7 +124,7 @@ def _model_facts(settings: EncodeSettings) -> dict:
 
 def _check_unique_ids(staging: Path, parts: list, results: dict) -> None:
     """A document id may occur once in the whole collection; parts done by an earlier run are read back."""
-    seen: dict = {}
+    seen = IdSet()
     for part in parts:
         result = results.get(part["name"])
         if result is not None:
@@ -132,6 +133,5 @@ def _check_unique_ids(staging: Path, parts: list, results: dict) -> None:
             with open(staging / part["name"], encoding="utf-8") as lines:
                 pairs = [(json.loads(line)["id"], f"{part['name']}:{n}") for n, line in enumerate(lines, start=1)]
         for doc_id, where in pairs:
-            if doc_id in seen:
-                raise InputError(f"{where}: duplicate document id {doc_id!r} (first at {seen[doc_id]})")
-            seen[doc_id] = where
+            if not seen.add(doc_id):
+                raise InputError(f"{where}: duplicate document id {doc_id!r} (it occurs earlier in the corpus)")

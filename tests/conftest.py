@@ -99,3 +99,22 @@ def assert_same_parts(ours: Path, theirs: Path) -> None:
     assert [p.name for p in mine] == [p.name for p in reference] and len(mine) == 9
     for a, b in zip(mine, reference):
         assert a.read_bytes() == b.read_bytes(), a.name
+
+
+_REPRODUCED: dict = {}
+
+
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory):
+    """``reproduced(config, collection)``: the config run through the whole pipeline on a shared collection (once
+    per session): (experiment, results)."""
+    def run(name: str, collection: str):
+        if name not in _REPRODUCED:
+            from splade_anserini.experiment.config import load_experiment
+            from splade_anserini.experiment.pipeline import run_steps
+            data = shared_collection(collection)
+            experiment = load_experiment(ROOT / "configs" / f"{name}.yaml", data=data,
+                                         workdir=tmp_path_factory.mktemp(name))
+            _REPRODUCED[name] = experiment, run_steps(experiment, progress=False)
+        return _REPRODUCED[name]
+    return run
