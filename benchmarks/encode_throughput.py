@@ -14,6 +14,7 @@ encode job in a child process and prints its peak RSS. The last line is ``speedu
 
     python benchmarks/encode_throughput.py [--docs 2000] [--batch-size 32] [--memory-docs 100000]
                                            [--backend ray --workers 2]   (also: the encode job through Ray)
+    python benchmarks/encode_throughput.py --device cuda [--docs 0] [--precision-docs 2000]   (the GPU table)
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ def backend_comparison(name: str, docs: int, args) -> None:
 
 
 def main() -> None:
+    global SHARED
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=2000, help="documents per collection (0 skips the comparison)")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -178,13 +180,32 @@ def main() -> None:
     parser.add_argument("--backend", choices=("local", "ray"), default="local",
                         help="ray: also time the encode job through Ray against the single process")
     parser.add_argument("--workers", type=int, default=2, help="Ray workers for --backend ray")
+    parser.add_argument("--device", default="cpu", help="cuda: the GPU table (benchmarks/encode_gpu.py) on the DL19 "
+                        "pool (--docs passages; 0: all); the CPU comparison otherwise")
+    parser.add_argument("--data", type=Path, default=SHARED, help="where the shared collections are (a GPU machine: "
+                        "the folder benchmarks/device_bundle.py prepared)")
+    parser.add_argument("--small-base", action="store_true", help=argparse.SUPPRESS)  # a 2-layer stand-in, for tests
     args = parser.parse_args()
+    SHARED = args.data
     missing = [n for n in DATASETS if not (SHARED / n / "corpus.jsonl").is_file()]
     if missing:
         sys.exit(f"needs the shared collections {missing} in {SHARED}")
     sys.path.insert(0, str(ROOT))
     from splade_anserini.model.splade import Splade
 
+    if args.device != "cpu" or args.small_base:  # the GPU table (run on the CPU with --small-base: a smoke test)
+        from encode_gpu import BASE, gpu_table
+
+        from splade_anserini.model.models import resolve_model
+        shape = dict(BASE, num_hidden_layers=2, hidden_size=64, num_attention_heads=2, intermediate_size=128) \
+            if args.small_base else BASE
+        texts = load_texts(DATASETS[1], args.docs or 10**9)
+        speedup = gpu_table(texts, args.device, resolve_model("splade-tiny"), shape)
+        if args.precision_docs:
+            print(f"\nlower precision (DL19, {args.precision_docs} docs):")
+            precision_effect(load_texts(DATASETS[1], args.precision_docs), args, args.device)
+        print(f"gpu speedup: {speedup:.2f}x")
+        return
     model = Splade("splade-tiny", max_length=args.max_length, device="cpu")
     hidden, vocab = model.projection.in_features, model.vocab_size
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "

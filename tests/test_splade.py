@@ -52,3 +52,30 @@ def test_scale_is_applied_before_rounding(splade):
     coarse, fine = quantize(weights, 10), quantize(weights, 1000)
     assert torch.equal(coarse, torch.round(weights.double() * 10).long())
     assert (fine > 0).sum() > (coarse > 0).sum()
+
+
+def test_packed_projection_equals_the_reference_formula(splade):
+    """The device path (all real tokens of a batch in one projection, max, activation, quantization and selection on
+    the device), run here on the CPU: 0 quantized weights differ from the textbook formula, whatever the batches."""
+    packed = Splade(splade.path, projection="packed")
+    assert packed.projection_mode == "packed" and splade.projection_mode == "per-text"
+    texts = demo_texts(40) + [" ".join(demo_texts(12)), "volcano", "honey bees"]
+    reference = quantize(splade.reference_weights(texts), 100)
+    for batch_size in (1, 7, 64):
+        vectors = packed.encode(texts, 100, batch_size=batch_size)
+        index = {token: i for i, token in enumerate(packed.vocab)}
+        dense = torch.zeros_like(reference)
+        for row, vector in enumerate(vectors):
+            dense[row, [index[t] for t in vector]] = torch.tensor(list(vector.values()))
+        assert torch.equal(dense, reference), batch_size
+    assert vectors == splade.encode(texts, 100)
+
+
+def test_packed_projection_bounds_its_logits(splade, monkeypatch):
+    """A batch whose logits exceed the bound is projected in chunks; texts spanning two chunks keep their max."""
+    from splade_anserini.model import splade as module
+    packed = Splade(splade.path, projection="packed")
+    texts = demo_texts(9)
+    expected = packed.encode(texts, 100, batch_size=9)
+    monkeypatch.setattr(module, "PACKED_LOGITS", packed.vocab_size * 13)  # 13 tokens per chunk: texts straddle
+    assert packed.encode(texts, 100, batch_size=9) == expected

@@ -35,6 +35,12 @@ from .prefetch import prefetch
 
 POOLINGS = ("max", "sum")
 ROW_MULTIPLE = 8
+# "per-text": one (vocab x length) GEMM per text, fastest on CPUs; "packed": the real tokens of a whole batch in one
+# (tokens x vocab) GEMM, with max, activation, quantization and the choice of non-zero weights on the device, so a GPU
+# gets large kernels and only (text, term, weight) triples cross to the host.
+PROJECTIONS = ("per-text", "packed")
+# Bound on the logits the packed projection holds at once (tokens x vocab floats): 2^28 floats = 1 GiB.
+PACKED_LOGITS = 1 << 28
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -73,6 +79,22 @@ class Tokenized:
         return len(self.ids)
 
 
+@dataclass
+class Triples:
+    """The positive quantized weights of a batch: ``rows[i]`` (text), ``cols[i]`` (term id), ``values[i]``, sorted
+    by text, then term id."""
+    rows: numpy.ndarray
+    cols: numpy.ndarray
+    values: numpy.ndarray
+    texts: int
+
+    def split(self) -> list[tuple[numpy.ndarray, numpy.ndarray]]:
+        """(term ids, weights) per text."""
+        bounds = numpy.zeros(self.texts + 1, dtype=numpy.int64)
+        numpy.cumsum(numpy.bincount(self.rows, minlength=self.texts), out=bounds[1:])
+        return [(self.cols[a:b], self.values[a:b]) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
+
+
 def _parent_and_name(root: torch.nn.Module, target: torch.nn.Module):
     for name, module in root.named_modules():
         for child_name, child in module.named_children():
@@ -88,10 +110,12 @@ class Splade:
     """
 
     def __init__(self, model: str | Path = ENCODE.model, *, max_length: int = ENCODE.max_length,
-                 pooling: str = ENCODE.pooling,
-                 device: str | None = None, dtype: str = "float32"):
+                 pooling: str = ENCODE.pooling, device: str | None = None, dtype: str = "float32",
+                 projection: str | None = None):
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
+        if projection is not None and projection not in PROJECTIONS:
+            raise ValueError(f"projection must be one of {PROJECTIONS}, not {projection!r}")
         if max_length < 3:
             raise ValueError(f"max_length must be at least 3 (two special tokens and one word), not {max_length}")
         from transformers import AutoModelForMaskedLM, AutoTokenizer
@@ -101,6 +125,7 @@ class Splade:
         self.max_length = max_length
         self.pooling = pooling
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.projection_mode = projection or ("per-text" if self.device.type == "cpu" else "packed")
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {tuple(DTYPES)}, not {dtype!r}")
         # Lower precision changes quantized weights (measured by benchmarks/encode_throughput.py); fp32 is exact.
@@ -239,14 +264,59 @@ class Splade:
             out[batch] = pool(logits, mask, self.pooling, textbook=True).float().cpu()
         return out
 
+    @torch.inference_mode()
+    def batch_triples(self, batch, scale: float) -> Triples:
+        """The positive quantized weights of a tokenized batch, by the model's projection mode."""
+        if self.projection_mode == "packed":
+            return self._packed_triples(batch, scale)
+        quantized = quantize(self.batch_weights(batch), scale)
+        rows, cols = torch.nonzero(quantized > 0, as_tuple=True)  # row-major: each row's entries are contiguous
+        return Triples(rows.numpy(), cols.numpy(), quantized[rows, cols].numpy(), quantized.shape[0])
+
+    def _packed_triples(self, batch, scale: float) -> Triples:
+        """The projection over all real tokens of the batch at once, in chunks of at most :data:`PACKED_LOGITS`
+        logits, each chunk's maxima gathered per text on the device (a text may span chunks: max is exact in any
+        order); activation, quantization (float64, half to even, like the host) and the non-zero selection stay on
+        the device too. The (tokens x vocab) layout is nn.Linear's, so the floats are the textbook formula's."""
+        with self._autocast():
+            hidden = self._hidden(batch)
+        if self.dtype != torch.float32:
+            hidden = hidden.to(self.dtype)
+        mask = batch["attention_mask"].to(self.device).bool()
+        real = hidden[mask]  # (tokens, hidden), text after text
+        owner = torch.arange(mask.shape[0], device=self.device).repeat_interleave(mask.sum(dim=1))
+        weight, bias = self._projection_params()
+        texts, chunk = mask.shape[0], max(1, PACKED_LOGITS // self.vocab_size)
+        fill = float("-inf") if self.pooling == "max" else 0.0
+        pooled = torch.full((texts, self.vocab_size), fill, device=self.device, dtype=real.dtype)
+        for start in range(0, real.shape[0], chunk):
+            logits = real[start:start + chunk] @ weight.T
+            index = owner[start:start + chunk, None].expand_as(logits)
+            if self.pooling == "max":
+                pooled.scatter_reduce_(0, index, logits, reduce="amax")
+            else:
+                pooled.scatter_add_(0, index, activation(logits + bias if bias is not None else logits))
+        if self.pooling == "max":
+            # fl(x + b) is monotone in x, so adding the bias after the max gives the same float
+            pooled = activation(pooled + bias if bias is not None else pooled)
+        quantized = torch.round(pooled.float().double() * scale).to(torch.int32)
+        rows, cols = torch.nonzero(quantized > 0, as_tuple=True)
+        values = quantized[rows, cols]
+        moved = [t.to("cpu", non_blocking=True) for t in (rows, cols, values)]
+        if self.device.type == "cuda":
+            torch.cuda.current_stream(self.device).synchronize()
+        return Triples(moved[0].numpy().astype(numpy.int64), moved[1].numpy().astype(numpy.int64),
+                       moved[2].numpy().astype(numpy.int64), texts)
+
+    def vectors(self, triples: Triples) -> list[dict]:
+        """{token: int} dicts, in vocabulary order, from triples."""
+        return [dict(zip(self._vocab_array[cols].tolist(), values.tolist())) for cols, values in triples.split()]
+
     def sparse(self, weights: torch.Tensor, scale: float) -> list[dict]:
         """Quantize a (batch, vocab) weight tensor into {token: int} dicts without zeros, in vocabulary order."""
         quantized = quantize(weights, scale)
-        rows, cols = torch.nonzero(quantized > 0, as_tuple=True)  # row-major: each row's entries are contiguous
-        tokens = self._vocab_array[cols.numpy()].tolist()
-        values = quantized[rows, cols].tolist()
-        bounds = [0] + torch.bincount(rows, minlength=weights.shape[0]).cumsum(0).tolist()
-        return [dict(zip(tokens[a:b], values[a:b])) for a, b in zip(bounds, bounds[1:])]
+        rows, cols = torch.nonzero(quantized > 0, as_tuple=True)
+        return self.vectors(Triples(rows.numpy(), cols.numpy(), quantized[rows, cols].numpy(), weights.shape[0]))
 
     def encode(self, texts: Sequence[str], scale: float, batch_size: int = ENCODE.batch_size) -> list[dict]:
         """Quantized sparse vectors {token: int} of ``texts``, in input order. Texts are taken in windows of
@@ -263,8 +333,12 @@ class Splade:
         """:meth:`encode` for texts already tokenized by :meth:`token_ids` (so tokenizing the next texts can
         overlap with the model's work on these)."""
         out: list = [None] * len(tokenized)
-        for batch in plan_batches([len(ids) for ids in tokenized.ids], batch_size):
-            vectors = self.sparse(self.batch_weights(self.pad([tokenized.ids[i] for i in batch])), scale)
-            for index, vector in zip(batch, vectors):
+        for batch, triples in self.encode_triples(tokenized, scale, batch_size):
+            for index, vector in zip(batch, self.vectors(triples)):
                 out[index] = vector
         return out
+
+    def encode_triples(self, tokenized: Tokenized, scale: float, batch_size: int = ENCODE.batch_size):
+        """(text indices, :class:`Triples`) per batch of tokenized texts, in the order the model runs them."""
+        for batch in plan_batches([len(ids) for ids in tokenized.ids], batch_size):
+            yield batch, self.batch_triples(self.pad([tokenized.ids[i] for i in batch]), scale)
