@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from .errors import InputError
-from .formats.artifacts import DESCRIPTIONS, MANIFEST, manifest_kind, read_manifest
+from .formats.artifacts import CIFF, DESCRIPTIONS, MANIFEST, manifest_kind, read_manifest
 
 # manifest fields shown, in this order, under these names
 SHOWN = (("corpus", "corpus"), ("collection", "collection"), ("documents", "documents"),
@@ -54,6 +54,8 @@ def describe(path: str | Path) -> dict:
     sidecar = Path(str(path) + ".manifest.json")
     if sidecar.is_file():
         settings = _json(sidecar) or {}
+        if settings.get("kind") == CIFF:  # a CIFF export: its sidecar holds all its facts
+            return {"path": str(path), **settings, "bytes": _size(path)}
         return {"path": str(path), "kind": "encoded-topics", "queries": _lines(path), **settings,
                 "bytes": _size(path)}
     if search_facts_path(path).is_file():

@@ -1,0 +1,235 @@
+"""Engines: our Lucene search against PISA on the same collection, the same query vectors and the same k.
+
+For each collection: the Lucene impact index (``splade-anserini index``) and the PISA index (``index --engine
+pisa``, and once more with impacts re-quantized to 8 bits) are built into ``--workdir`` when missing (their build
+time is the one recorded in their manifests); the CIFF export runs in a child process, timed, with its peak memory.
+Queries are encoded once with the index's model (as ``search`` does), then for k = 10 and k = 1000 each engine
+searches them: one thread, each query timed alone (p50, p99; the topics are repeated to at least
+``--latency-queries`` timings, after a warm-up), then all cores (queries/s over at least ``--throughput-queries``).
+nDCG@10 and R@1000 come from the k = 1000 hits, and each engine's hits are compared with Lucene's query by query.
+The last line is ``speedup: X.XXx``, Lucene's one-thread p50 over PISA's at k = 1000 (the smallest over the
+collections), measured in the same run.
+
+    python benchmarks/engines.py                     # SciFact and the DL19 pool from ../shared/data, and the 1M
+                                                     # synthetic collection of benchmarks/scale.py if it is there
+    python benchmarks/engines.py --collection DIR --topics queries.tsv [--qrels qrels.txt] [--name NAME]
+    python benchmarks/engines.py --scale-collection DIR [--scale-topics FILE] [--scale-qrels FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared" / "data"
+SHARED_SETS = {"scifact": "beir-scifact", "dl19-pool": "trec-dl-2019-passage-judged"}
+# benchmarks/scale.py keeps its synthetic collections here; the 1M row uses one of them when it exists.
+SCALE_CACHE = Path("/tmp/splade-anserini-scale")
+SCALE_DOCUMENTS = 1_000_000
+KS = (10, 1000)
+WARM_UP_QUERIES = 300
+MEASURES = ("nDCG@10", "R@1000")
+
+
+@dataclass
+class Case:
+    name: str
+    collection: Path
+    topics: Path  # raw topics (encoded with the index's model) or a pre-encoded topics file
+    qrels: Path | None
+
+
+def shared_cases(workdir: Path) -> list:
+    """SciFact and the DL19 pool, encoded with splade-tiny into ``workdir`` when not there yet."""
+    from splade_anserini import EncodeSettings, encode_corpus
+    cases = []
+    for name, folder in SHARED_SETS.items():
+        data = SHARED / folder
+        if not (data / "corpus.jsonl").is_file():
+            print(f"skipping {name}: {data} is absent")
+            continue
+        collection = workdir / f"{name}.collection"
+        if not (collection / "manifest.json").is_file():
+            encode_corpus(data / "corpus.jsonl", collection, EncodeSettings(), progress=True)
+        cases.append(Case(name, collection, data / "queries.tsv", data / "qrels.txt"))
+    return cases
+
+
+def scale_case(args) -> Case | None:
+    """The 1M-document synthetic collection of benchmarks/scale.py, or None (with the reason printed)."""
+    from splade_anserini.formats.artifacts import COLLECTION, manifest_kind
+    candidates = [args.scale_collection] if args.scale_collection else sorted(SCALE_CACHE.glob("*"))
+    for path in candidates:
+        try:
+            manifest = json.loads((Path(path) / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if manifest_kind(manifest) == COLLECTION and (args.scale_collection or
+                                                      manifest.get("documents", 0) >= SCALE_DOCUMENTS):
+            encoded = sorted(SCALE_CACHE.glob("queries*.jsonl"))  # benchmarks/scale.py's pre-encoded queries
+            topics = args.scale_topics or (encoded[0] if encoded else SHARED / SHARED_SETS["dl19-pool"] / "queries.tsv")
+            return Case(f"synthetic {manifest['documents'] // 1000}k", Path(path), topics, args.scale_qrels)
+    print(f"skipping the 1M row: no collection of {SCALE_DOCUMENTS:,} documents in {SCALE_CACHE} (benchmarks/scale.py "
+          f"builds it there; or pass --scale-collection DIR)")
+    return None
+
+
+def build(case: Case, workdir: Path, engine: str, bits: int | None = None, **options) -> tuple[Path, dict]:
+    from splade_anserini.formats.artifacts import read_manifest
+    from splade_anserini.index import build_index
+    index = workdir / f"{case.name.replace(' ', '-')}.{engine}{bits or ''}"
+    if not (index / "manifest.json").is_file():
+        build_index(case.collection, index, engine=engine, bits=bits, progress=True, **options)
+    manifest = read_manifest(index)
+    if manifest.get("collection") != str(case.collection.resolve()):
+        sys.exit(f"{index} was built from {manifest.get('collection')}, not {case.collection}; remove it")
+    return index, manifest
+
+
+# `splade-anserini export` in a fresh interpreter that then reports its own peak resident memory (KiB). VmHWM, not
+# getrusage's ru_maxrss, which keeps the forking parent's peak across exec (here the benchmark's, JVM included).
+EXPORT_CHILD = ("import re, sys; from splade_anserini.cli import main; code = main(sys.argv[1:]); "
+                "print(re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1)); sys.exit(code)")
+
+
+def export(case: Case, workdir: Path) -> dict:
+    """CIFF export in a child process: wall time and the child's peak resident memory."""
+    output = workdir / f"{case.name.replace(' ', '-')}.ciff"
+    started = time.perf_counter()
+    child = subprocess.run([sys.executable, "-c", EXPORT_CHILD, "export", "--collection", str(case.collection),
+                            "--output", str(output), "--overwrite", "--quiet"], check=True, capture_output=True,
+                           text=True)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "peak_mib": int(child.stdout.split()[-1]) / 2 ** 10, "bytes": output.stat().st_size}
+
+
+def size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+
+
+def percentile(values: list, p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
+
+
+def repeated(vectors: list, at_least: int) -> list:
+    return vectors * max(1, -(-at_least // len(vectors)))
+
+
+def measure(searcher, vectors: list, k: int, args) -> dict:
+    searcher.batch_search(repeated(vectors, WARM_UP_QUERIES), k, 1)  # warm-up: Java's JIT, the page cache
+    searcher.latencies = []
+    searcher.batch_search(repeated(vectors, args.latency_queries), k, 1)
+    latencies = [1000 * t for t in searcher.latencies]
+    many = repeated(vectors, args.throughput_queries)
+    started = time.perf_counter()
+    searcher.batch_search(many, k, args.threads)
+    qps = len(many) / (time.perf_counter() - started)
+    return {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "qps": qps,
+            "hits": searcher.batch_search(vectors, k, args.threads)}
+
+
+def bench(case: Case, args) -> float:
+    from splade_anserini.evaluate import evaluate
+    from splade_anserini.formats.readers import read_qrels, read_topics
+    from splade_anserini.formats.topics import read_encoded_topics, sidecar_path
+    from splade_anserini.lucene.queries import SpladeQueryEncoder, encode_topics
+    from splade_anserini.lucene.searcher import ImpactSearcher
+    from splade_anserini.pisa.searcher import PisaSearcher
+
+    workdir = args.workdir
+    lucene, lucene_manifest = build(case, workdir, "lucene",
+                                    **({"indexer": args.lucene_indexer} if args.lucene_indexer else {}))
+    pisa, pisa_manifest = build(case, workdir, "pisa")
+    pisa8, pisa8_manifest = build(case, workdir, "pisa", bits=8)
+    exported = export(case, workdir)
+    if sidecar_path(case.topics).is_file():
+        topics = read_encoded_topics(case.topics)
+    else:
+        topics = encode_topics(read_topics(case.topics), SpladeQueryEncoder(index=lucene))
+    qrels = read_qrels(case.qrels) if case.qrels else None
+    engines = [("Lucene (ours)", lambda: ImpactSearcher(lucene), lucene, lucene_manifest),
+               ("PISA", lambda: PisaSearcher(pisa), pisa, pisa_manifest),
+               ("PISA, 8-bit impacts", lambda: PisaSearcher(pisa8), pisa8, pisa8_manifest)]
+    documents = lucene_manifest["index_documents"]
+    print(f"\n{case.name}: {documents:,} documents, {len(topics)} queries, {args.threads} threads for q/s; "
+          f"CIFF export {exported['seconds']:.1f} s, peak {exported['peak_mib']:.0f} MiB, "
+          f"{exported['bytes'] / 2 ** 20:.1f} MiB")
+    print("| engine | k | p50 ms | p99 ms | q/s | index MiB | build s | " + " | ".join(MEASURES)
+          + " | queries ranked otherwise than by Lucene |")
+    print("|---|---|---|---|---|---|---|" + "---|" * len(MEASURES) + "---|")
+    reference, p50, notes = {}, {}, []
+    for label, open_searcher, index, manifest in engines:
+        with open_searcher() as searcher:
+            for k in KS:
+                result = measure(searcher, topics.vectors, k, args)
+                reference.setdefault(k, result["hits"])
+                differing = sum([d for d, _ in a] != [d for d, _ in b] for a, b in zip(reference[k], result["hits"]))
+                if label == "PISA":
+                    notes.append(f"k={k}: PISA's hits and scores " + ("equal Lucene's on every query"
+                                 if result["hits"] == reference[k] else "DIFFER from Lucene's"))
+                scores = ""
+                if qrels is not None and k == max(KS):
+                    run = {qid: dict(hits) for qid, hits in zip(topics.ids, result["hits"])}
+                    means, _ = evaluate(run, qrels, MEASURES)
+                    scores = " | ".join(f"{means[m]:.4f}" for m in MEASURES)
+                else:
+                    scores = " | ".join("" for _ in MEASURES)
+                print(f"| {label} | {k} | {result['p50']:.2f} | {result['p99']:.2f} | {result['qps']:.0f} | "
+                      f"{size(index) / 2 ** 20:.1f} | {manifest['index_seconds']:.1f} | {scores} | {differing} |")
+                p50[(label, k)] = result["p50"]
+    print("  " + "; ".join(notes))
+    ratio = p50[("Lucene (ours)", max(KS))] / p50[("PISA", max(KS))]
+    print(f"  Lucene p50 / PISA p50 at k={max(KS)}: {ratio:.2f}x")
+    return ratio
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--collection", type=Path, help="benchmark this collection only (with --topics)")
+    parser.add_argument("--topics", type=Path, help="its topics: raw (encoded with the index's model) or pre-encoded")
+    parser.add_argument("--qrels", type=Path, help="its qrels (nDCG@10, R@1000); without them, speed only")
+    parser.add_argument("--name", default=None, help="its name in the output (default: the directory's)")
+    parser.add_argument("--scale-collection", type=Path, default=None,
+                        help=f"the synthetic collection (default: a {SCALE_DOCUMENTS:,}-document one in {SCALE_CACHE})")
+    parser.add_argument("--scale-topics", type=Path, default=None, help="its topics (default: the pre-encoded "
+                        "queries*.jsonl that benchmarks/scale.py keeps beside it, else DL19's queries)")
+    parser.add_argument("--scale-qrels", type=Path, default=None, help="its qrels, if any")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/splade-anserini-engines"),
+                        help="where collections, indexes and CIFF files are built (and reused)")
+    parser.add_argument("--lucene-indexer", default=None, help="splade-anserini index --indexer (default: its own)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for queries/s")
+    parser.add_argument("--latency-queries", type=int, default=500, help="one-thread timings per engine and k")
+    parser.add_argument("--throughput-queries", type=int, default=2000, help="queries per throughput measurement")
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    from splade_anserini.lucene.jvm import start_jvm
+    start_jvm()
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()
+    if args.collection:
+        if not args.topics:
+            parser.error("--collection needs --topics")
+        cases = [Case(args.name or args.collection.name, args.collection, args.topics, args.qrels)]
+    else:
+        cases = shared_cases(args.workdir)
+        large = scale_case(args)
+        cases += [large] if large else []
+    print(f"engines benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.2f} (other processes' CPU use shows up in the timings)")
+    ratios = [bench(case, args) for case in cases]
+    print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
+    print(f"speedup: {min(ratios):.2f}x")
+
+
+if __name__ == "__main__":
+    main()
