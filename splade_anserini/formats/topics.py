@@ -39,6 +39,14 @@ class EncodedTopics:
         return len(self.ids)
 
 
+def encode_topics(queries, encoder) -> EncodedTopics:
+    """Encode parsed topics (see :func:`readers.read_topics`) in batches with a query encoder (a SPLADE model's,
+    :class:`~splade_anserini.lucene.queries.SpladeQueryEncoder`, or an inference-free one,
+    :class:`~splade_anserini.model.query_models.InferenceFreeEncoder`)."""
+    vectors = encoder.encode_batch([q.text for q in queries])
+    return EncodedTopics([q.id for q in queries], vectors, encoder.settings, "encoded on the fly")
+
+
 def check_encoded(topics: EncodedTopics, vocabulary: set | None = None) -> None:
     """Refuse what is not pre-encoded topics: raw query text in a TSV file reads as tokens of weight 1, and its words
     (capitals, punctuation) are not the model's word pieces. SPLADE queries carry integer weights, most above 1."""
