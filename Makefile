@@ -8,6 +8,7 @@
 #   make verify-scifact-local                   run what is missing (BM25 too), compare with the expected scores
 #   make report                                 every runs/*.metrics.json in one Markdown table
 #   make train CONFIG=configs/train-scifact.yaml  fine-tune a model (ARGS='max_steps=50' overrides, --resume)
+#   make train-scifact-supervised               train on SciFact's train claims, then test; last line: nDCG@10 X run=PATH
 #   make tradeoff-scifact                       two quantization scales on SciFact, then nDCG@10 against FLOPS (PNG)
 #
 # DATASET defaults to the name in the encode-<name> goal, so `index search eval` follow it; set it to run a
@@ -22,7 +23,7 @@ DATA ?=
 ARGS ?=
 RUN = $(CLI) run --config configs/$(DATASET).yaml $(if $(DATA),--data $(DATA))
 
-.PHONY: setup demo test encode-% index search eval bm25 report train tradeoff-scifact verify-% clean clean-artifacts
+.PHONY: setup demo test encode-% index search eval bm25 report train train-scifact-supervised tradeoff-scifact verify-% clean clean-artifacts
 
 setup: $(VENV)/.installed
 
@@ -61,6 +62,12 @@ report: setup
 CONFIG ?= configs/train-scifact.yaml
 train: setup
 	$(CLI) train --config $(CONFIG) $(ARGS)
+
+# Supervised fine-tuning on ../shared/data/beir-scifact/train (BM25 negatives, validation on claims carved out of
+# it), then the best checkpoint on SciFact's test claims through encode, index, search and eval. A rerun resumes an
+# interrupted training (or finds it done) and evaluates again. The last line: nDCG@10 X.XXXX run=PATH.
+train-scifact-supervised: setup
+	$(CLI) train --config configs/train-scifact-supervised.yaml --resume --test $(ARGS)
 
 # Effectiveness against FLOPS on SciFact: splade-tiny at quantization scales 100 and 20 (the latter drops weights
 # under 0.025), then the plot. TRADEOFF_ARGS adds overrides to both runs (e.g. model=checkpoints/.../final).

@@ -2,15 +2,19 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
-from conftest import DEMO, ROOT
+from conftest import DEMO, ROOT, shared_collection
 
 from splade_anserini.errors import InputError
 from splade_anserini.formats.readers import read_corpus
+from splade_anserini.formats.readers import read_topics as read_topics_file
 from splade_anserini.model.splade import Splade, pool
-from splade_anserini.train.data import Example, pseudo_queries, read_examples
+from splade_anserini.train.data import Example, normalized_text, pseudo_queries, read_examples, read_judged
+from splade_anserini.train.encoder import training_weights
+from splade_anserini.train.exact import SparseIndex, anserini_scores
 from splade_anserini.train.losses import (
     FlopsRegularizer,
     InBatchContrastive,
@@ -18,8 +22,13 @@ from splade_anserini.train.losses import (
     L1Regularizer,
     MarginMSE,
     QuadraticWarmup,
+    Regularizer,
+    SpladeLoss,
 )
+from splade_anserini.train.mining import above_margin, bm25_candidates, save_candidates
+from splade_anserini.train.supervised import SupervisedExamples
 from splade_anserini.train.trainer import Trainer, load_settings, train
+from splade_anserini.train.validation import carve_validation
 
 CONFIG = ROOT / "configs" / "train-scifact.yaml"
 
@@ -134,7 +143,7 @@ def held_out_loss(trainer: Trainer, examples) -> float:
 @pytest.mark.slow
 def test_training_lowers_the_loss_and_the_checkpoint_encodes(tmp_path):
     trainer = Trainer(settings(tmp_path, "run", "max_steps=10", "lambda_q=0", "lambda_d=0"))
-    batch = trainer.examples[:16]
+    batch = trainer.examples.examples[:16]
     before = held_out_loss(trainer, batch)
     final = trainer.run(progress=False)
     after = held_out_loss(trainer, batch)
@@ -174,3 +183,253 @@ def test_bad_training_settings(tmp_path):
         settings(tmp_path, "x", "data.source=t.tsv")
     with pytest.raises(InputError, match="margin-MSE takes one negative"):
         settings(tmp_path, "x", "loss=margin-mse", "negatives_per_query=2")
+
+
+# ---- supervised training from a train split ----------------------------------------------------------------------
+
+SUPERVISED_CONFIG = ROOT / "configs" / "train-scifact-supervised.yaml"
+TEST_QUERIES = 10  # the demo's last 10 queries play the test split in the demo train split below
+
+
+@pytest.fixture(scope="module")
+def demo_split(tmp_path_factory):
+    """The demo collection laid out as a data directory for supervised training: its first 30 queries are the
+    train split (train/queries.tsv, train/qrels.txt), its last 10 the test topics (queries.tsv, qrels.txt). One
+    training query repeats a test query's text (other id, other case and spacing): it must never be trained or
+    validated on."""
+    root = tmp_path_factory.mktemp("demo-split")
+    queries = (DEMO / "queries.tsv").read_text(encoding="utf-8").splitlines()
+    qrels = (DEMO / "qrels.txt").read_text(encoding="utf-8").splitlines()
+    train, test = queries[:-TEST_QUERIES], queries[-TEST_QUERIES:]
+    test_ids = {line.split("\t")[0] for line in test}
+    copied_id, copied_text = test[0].split("\t")
+    (root / "train").mkdir()
+    (root / "corpus.jsonl").write_bytes((DEMO / "corpus.jsonl").read_bytes())
+    (root / "queries.tsv").write_text("\n".join(test) + "\n", encoding="utf-8")
+    (root / "qrels.txt").write_text("\n".join(q for q in qrels if q.split()[0] in test_ids) + "\n", encoding="utf-8")
+    (root / "train" / "queries.tsv").write_text("\n".join(train) + f"\nleak\t  {copied_text.upper()} \n",
+                                                encoding="utf-8")
+    leak_qrels = [q.replace(copied_id, "leak", 1) for q in qrels if q.split()[0] == copied_id]
+    (root / "train" / "qrels.txt").write_text(
+        "\n".join([q for q in qrels if q.split()[0] not in test_ids] + leak_qrels) + "\n", encoding="utf-8")
+    return root
+
+
+def supervised_settings(tmp_path, name, data, *overrides):
+    return load_settings(SUPERVISED_CONFIG, [
+        f"data.dir={data}", f"output={tmp_path / name}", "batch_size=4", "query_max_length=16", "doc_max_length=64",
+        "negatives_per_query=2", "negatives.depth=20", "negatives.ranks=[0, 20]", "validation.queries=6",
+        "validation.every=2", "validation.patience=0", "validation.remove_query=false", "max_steps=4",
+        "checkpoint_every=100", "lr_warmup_steps=1", "lambda_warmup_steps=2", *overrides])
+
+
+def test_sparse_training_weights_equal_pooling_in_values_and_gradients(splade):
+    texts = [d.text for d in read_corpus(DEMO / "corpus.jsonl")][:6] + ["octopus blood"]
+    batch = splade.tokenize(texts, 64)
+    mask = batch["attention_mask"]
+    probe = torch.randn(len(texts), splade.vocab_size, generator=torch.Generator().manual_seed(0))
+    results = []
+    for compute in (lambda: pool(splade.mlm(input_ids=batch["input_ids"], attention_mask=mask).logits, mask),
+                    lambda: training_weights(splade, batch)):
+        splade.mlm.zero_grad(set_to_none=True)
+        weights = compute()
+        (weights * probe).sum().backward()
+        results.append((weights.detach(), {n: p.grad.clone() for n, p in splade.mlm.named_parameters()
+                                           if p.grad is not None}))
+    splade.mlm.zero_grad(set_to_none=True)
+    (dense, dense_grads), (sparse, sparse_grads) = results
+    assert torch.equal(dense > 0, sparse > 0)
+    assert torch.allclose(dense, sparse, atol=1e-5)
+    assert dense_grads.keys() == sparse_grads.keys()
+    for name, grad in dense_grads.items():
+        assert torch.allclose(grad, sparse_grads[name], atol=1e-5, rtol=1e-3), name
+
+
+def test_splade_loss_composes_and_names_its_parts():
+    q = torch.tensor([[1.0, 0.0, 2.0], [0.0, 0.0, 1.0]])
+    d = torch.tensor([[1.0, 1.0, 1.0], [0.0, 3.0, 0.0], [2.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    loss = SpladeLoss("contrastive", Regularizer("flops", 0.5, 0), Regularizer("l1", 0.2, 4, threshold=1))
+    total, parts = loss(torch.tensor(1.5), q, d, step=2)
+    query_flops = ((1 + 0) / 2) ** 2 + 0 + ((2 + 1) / 2) ** 2
+    document_l1 = 3.0 / 4  # only the first document has more than one active term (threshold 1)
+    assert parts == pytest.approx({"contrastive": 1.5, "query_flops": query_flops, "query_weight": 0.5,
+                                   "document_l1": document_l1, "document_weight": 0.2 * (2 / 4) ** 2})
+    assert float(total) == pytest.approx(1.5 + 0.5 * query_flops + 0.05 * document_l1)
+    # a temperature divides the scores inside the softmax; without in-batch negatives each query sees its own
+    group = InBatchContrastive(temperature=2.0, in_batch=False)(q, d)
+    own = [[3.0, 0.0], [0.0, 1.0]]  # query 0 with docs 0, 1; query 1 with docs 2, 3 (halved below)
+    expected = sum(-s[0] / 2 + math.log(sum(math.exp(x / 2) for x in s)) for s in own) / 2
+    assert float(group) == pytest.approx(expected)
+
+
+def collection_vectors(collection) -> tuple[list, list]:
+    from splade_anserini.formats.collection import load_collection
+    ids, vectors = [], []
+    for part in load_collection(collection)[1]:
+        for line in part.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            ids.append(record["id"])
+            vectors.append(record["vector"])
+    return ids, vectors
+
+
+def test_exact_scoring_agrees_with_the_lucene_run(demo_collection, demo_index, splade, tmp_path):
+    """The validation's in-memory search gives the Lucene run itself: same hits, same scores as written, so the
+    same nDCG@10; with a coarse scale (many tied scores) and with a query's own id removed, too."""
+    from splade_anserini.evaluate import evaluate
+    from splade_anserini.formats.readers import read_qrels, read_topics
+    from splade_anserini.formats.runs import read_run
+    from splade_anserini.search import search_topics
+    topics = read_topics(DEMO / "queries.tsv")
+    qrels = read_qrels(DEMO / "qrels.txt")
+    index = SparseIndex(*collection_vectors(demo_collection))
+    vectors = splade.encode([q.text for q in topics], 100)
+    # a query named after its best hit: BEIR's rule drops that document from its hits
+    named = index.search(vectors[-1], 1)[0][0]
+    ids = [q.id for q in topics[:-1]] + [named]
+    renamed = tmp_path / "queries.tsv"
+    renamed.write_text("".join(f"{i}\t{q.text}\n" for i, q in zip(ids, topics)), encoding="utf-8")
+    for k, remove_query in ((100, False), (20, True)):
+        lucene_path = tmp_path / f"lucene-{k}.trec"
+        search_topics(demo_index, renamed, lucene_path, k=k, remove_query=remove_query)
+        lucene = read_run(lucene_path)
+        exact = index.run(ids, vectors, k, remove_query=remove_query)
+        assert exact == lucene
+        assert evaluate(exact, qrels, ["nDCG@10"])[0] == evaluate(lucene, qrels, ["nDCG@10"])[0]
+    assert named not in exact[named] and named in index.run(ids, vectors, 20)[named]
+
+
+def test_exact_scores_write_ties_as_anserini_does():
+    # equal integer scores stay equal where float32 cannot hold the 1e-6 step (large scores), and step down
+    # by 1e-6 per tied hit where it can
+    assert anserini_scores([50000, 50000, 49999]) == [50000.0, 50000.0, 49999.0]
+    assert anserini_scores([7, 7, 7, 3]) == [7.0, 6.999999, 6.999998, 3.0]
+
+
+@pytest.fixture(scope="module")
+def demo_candidates(demo_split):
+    """Real BM25 candidates (Lucene) of the demo split's training queries, as the trainer saves them."""
+    judged = read_judged({"dir": str(demo_split)})
+    candidates = bm25_candidates(judged.corpus, judged.queries, 20)
+    path = demo_split.parent / "candidates.jsonl"
+    save_candidates(path, candidates, "bm25")
+    return judged, candidates, path
+
+
+def test_validation_split_never_holds_a_test_query_or_its_text(demo_split):
+    judged = read_judged({"dir": str(demo_split)})
+    test = {q.id: normalized_text(q.text) for q in read_topics_file(demo_split / "queries.tsv")}
+    assert judged.excluded == {"leak": "a test query's id or text"}
+    assert len(judged.queries) == 40 - TEST_QUERIES
+    for size, seed in ((6, 13), (0.5, 1), (29, 2)):
+        train_ids, val_ids = carve_validation(list(judged.queries), size, seed)
+        assert set(train_ids) | set(val_ids) == set(judged.queries) and not set(train_ids) & set(val_ids)
+        assert not set(val_ids) & set(test)
+        assert not {normalized_text(judged.queries[q]) for q in val_ids} & set(test.values())
+    assert carve_validation(list(judged.queries), 6, 13) == carve_validation(list(judged.queries), 6, 13)
+
+
+@pytest.mark.shared
+def test_scifact_validation_split_holds_no_test_claim():
+    data = shared_collection("beir-scifact")
+    judged = read_judged({"dir": str(data)})
+    test = read_topics_file(data / "queries.tsv")
+    _, val_ids = carve_validation(list(judged.queries), 200, 13)
+    assert len(val_ids) == 200
+    assert not set(val_ids) & {q.id for q in test}
+    assert not {normalized_text(judged.queries[q]) for q in val_ids} & {normalized_text(q.text) for q in test}
+
+
+def test_mined_negatives_never_contain_a_positive_of_their_query(demo_candidates):
+    judged, candidates, _ = demo_candidates
+    # BM25 finds most positives near the top: exactly where negatives are drawn from
+    assert sum(1 for q, hits in candidates.items() for d, _ in hits[:5] if d in judged.qrels[q]) > 20
+    settings = load_settings(SUPERVISED_CONFIG, ["batch_size=8", "negatives_per_query=6", "negatives.ranks=[0, 20]"])
+    examples = SupervisedExamples(judged, list(judged.queries), settings)
+    examples.set_candidates("bm25", candidates)
+    drawn = 0
+    for number in range(40):
+        for example in examples.batch(number):
+            qid, (positive, *negatives) = example.ids
+            assert positive in judged.qrels[qid] and example.positive == judged.corpus[positive]
+            assert len(negatives) == 6 and not set(negatives) & set(judged.qrels[qid])
+            drawn += len(negatives)
+    assert drawn == 40 * 8 * 6
+    # the margin guard skips candidates scored far above the query's positive
+    qid = next(q for q, hits in candidates.items() if hits[0][0] not in judged.qrels[q]
+               and any(d in judged.qrels[q] for d, _ in hits))
+    best_positive = max(s for d, s in candidates[qid] if d in judged.qrels[qid])
+    skipped = above_margin(candidates[qid], judged.qrels[qid], 0.0)
+    assert candidates[qid][0][0] in skipped and all(s > best_positive for d, s in candidates[qid] if d in skipped)
+
+
+def final_weights(output) -> dict:
+    from safetensors.torch import load_file
+    return load_file(str(sorted(output.glob("checkpoint-*"))[-1] / "model.safetensors"))
+
+
+@pytest.mark.slow
+def test_resuming_a_run_gives_the_weights_of_an_uninterrupted_run(tmp_path, demo_split, demo_candidates):
+    """Everything a run carries across steps: optimizer, schedules, dropout's random state, the batch order and
+    negatives drawn, negatives re-mined with the model, the teacher's scores, the validation curve."""
+    _, _, candidates = demo_candidates
+    common = [f"data.candidates={candidates}", "negatives.sources=[bm25, model]", "negatives.remine_every=2",
+              "teacher.kind=ensemble", "loss=kl"]
+    whole = train(supervised_settings(tmp_path, "whole", demo_split, *common), progress=False)
+    train(supervised_settings(tmp_path, "parts", demo_split, *common, "max_steps=2"), progress=False)
+    resumed = train(supervised_settings(tmp_path, "parts", demo_split, *common), resume=True, progress=False)
+    reference, again = final_weights(tmp_path / "whole"), final_weights(tmp_path / "parts")
+    assert reference.keys() == again.keys()
+    assert all(torch.equal(reference[name], again[name]) for name in reference)
+    summary = [json.loads((final / "training.json").read_text()) for final in (whole, resumed)]
+    untimed = [[{k: v for k, v in point.items() if k != "seconds"} for point in s["curve"]] for s in summary]
+    assert summary[0]["history"] == summary[1]["history"] and untimed[0] == untimed[1]
+    assert [p["step"] for p in summary[0]["curve"]] == [0, 2, 4]
+    assert (tmp_path / "whole" / "validation.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_training_runs_without_java_or_pyserini_given_mined_candidates(tmp_path, demo_split, demo_candidates):
+    """With BM25's candidates mined beforehand, training (model-mined negatives, teacher, validation) needs neither
+    Pyserini nor Java: a process where both fail to import trains to the end."""
+    import subprocess
+    import sys
+    _, _, candidates = demo_candidates
+    overrides = [f"data.dir={demo_split}", f"data.candidates={candidates}", f"output={tmp_path / 'nojava'}",
+                 "negatives.sources=[bm25, model]", "teacher.kind=model", "loss=margin-mse", "max_steps=2",
+                 "batch_size=4", "doc_max_length=64", "validation.queries=4", "validation.every=2"]
+    script = ("import sys; sys.modules.update(pyserini=None, jnius=None)\n"
+              "from splade_anserini.cli import main\n"
+              f"code = main(['train', '--config', {str(SUPERVISED_CONFIG)!r}, '--quiet', *{overrides!r}])\n"
+              "assert not any(m.startswith(('pyserini', 'jnius', 'splade_anserini.lucene')) for m in sys.modules"
+              " if sys.modules[m] is not None), 'Java-side modules were imported'\n"
+              "sys.exit(code)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "nojava" / "final" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_train_then_test_through_the_pipeline(tmp_path, demo_split, demo_candidates, capsys):
+    """`train --test`: the best checkpoint is evaluated on the test topics by encode, index, search and eval; the
+    last line names the measure and the run, whose metrics file agrees."""
+    import re
+
+    from splade_anserini.cli import main
+    _, _, candidates = demo_candidates
+    test_config = tmp_path / "demo-test.yaml"
+    test_config.write_text(f"name: demo-test\ndata: {demo_split}\nmodel: splade-tiny\nsearch: {{k: 100}}\n"
+                           f"measures: [nDCG@10, R@100]\n", encoding="utf-8")
+    overrides = [f"data.dir={demo_split}", f"data.candidates={candidates}", f"output={tmp_path / 'run'}",
+                 f"test.config={test_config}", "max_steps=2", "batch_size=4", "doc_max_length=64",
+                 "validation.queries=4", "validation.every=1", "validation.remove_query=false"]
+    assert main(["train", "--config", str(SUPERVISED_CONFIG), "--quiet", "--test", *overrides]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    match = re.fullmatch(r"nDCG@10 (\d\.\d{4}) run=(\S+)", last)
+    assert match, last
+    run = Path(match.group(2))
+    assert run.is_file() and run.is_relative_to(tmp_path / "run" / "test")
+    metrics = json.loads(run.with_name(run.name.replace(".trec", ".metrics.json")).read_text())
+    assert f"{metrics['metrics']['nDCG@10']:.4f}" == match.group(1) and metrics["queries_in_qrels"] == TEST_QUERIES
+    summary = json.loads((tmp_path / "run" / "final" / "training.json").read_text())
+    assert summary["final_from"] == f"checkpoint-{summary['best']['step']:06d}"

@@ -6,7 +6,9 @@ Sources:
   teacher's scores of the positive and each negative, in that order (scored pairs for margin-MSE / KL);
 - ``irds:<id>`` of an ir_datasets dataset with document pairs, e.g. ``irds:msmarco-passage/train/triples-small``;
 - :func:`pseudo_queries`: from a corpus alone, each document's title as a query for its own text, with BM25 hard
-  negatives (or random ones), so a model can be adapted to a domain that has no queries.
+  negatives (or random ones), so a model can be adapted to a domain that has no queries;
+- :func:`read_judged`: a train split as it comes (topics, qrels, corpus: files, a data directory with a ``train/``
+  folder, or ``irds:`` ids), for supervised training with negatives mined as training goes (:mod:`.mining`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
-from ..formats.readers import numbered_lines, parse_json_object, read_corpus
+from ..formats.readers import IRDS_PREFIX, numbered_lines, parse_json_object, read_corpus, read_qrels, read_topics
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Example:
     positive: str
     negatives: list = field(default_factory=list)
     scores: list | None = None  # teacher scores of [positive, *negatives]
+    ids: tuple | None = None    # where known: (query id, [positive's docid, *negatives' docids])
 
 
 def _check(example: Example, where: str) -> Example:
@@ -158,3 +161,89 @@ def _bm25_negatives(corpus, queries: dict, per_query: int) -> dict:
         chosen = {i: [h.docid for h in hits.get(i, []) if h.docid != i][:per_query] for i in queries}
         searcher.close()
     return chosen
+
+
+# A data directory for supervised training: the corpus at the top, the training split under train/, and the
+# test topics at the top (kept out of training and validation, ids and texts).
+TRAIN_FOLDER = "train"
+DATA_DIRECTORY_FILES = {"corpus": "corpus.jsonl", "topics": f"{TRAIN_FOLDER}/queries.tsv",
+                        "qrels": f"{TRAIN_FOLDER}/qrels.txt", "exclude_topics": "queries.tsv"}
+# ir_datasets ids: the corpus is the dataset itself, the splits are sub-ids.
+IRDS_SPLITS = {"topics": "train", "qrels": "train", "exclude_topics": "test"}
+
+
+@dataclass
+class Judged:
+    """A training split as it comes: queries, their judged documents, the corpus, and what was left out."""
+    queries: dict       # qid -> text, in file order
+    qrels: dict         # qid -> {docid: grade}, positives only (grade > 0), for the queries kept
+    corpus: dict        # docid -> text, in corpus order
+    corpus_source: str
+    excluded: dict      # qid -> why it was left out (no positive in the corpus, a test query's id or text)
+
+    def positives(self, qid: str) -> list:
+        return list(self.qrels[qid])
+
+
+def judged_sources(data: dict) -> dict:
+    """Corpus, topics, qrels and the topics to keep out, from ``data``'s ``dir`` (a directory with a ``train/``
+    folder, or an ``irds:`` dataset id with a train split) and its explicit entries, which win."""
+    out = {key: data.get(key) for key in DATA_DIRECTORY_FILES}
+    directory = data.get("dir")
+    if directory:
+        directory = str(directory)
+        if directory.startswith(IRDS_PREFIX):
+            implied = {"corpus": directory, **{k: f"{directory}/{split}" for k, split in IRDS_SPLITS.items()}}
+        else:
+            if not Path(directory).is_dir():
+                raise InputError(f"{directory}: data directory not found (expected corpus.jsonl and "
+                                 f"{TRAIN_FOLDER}/queries.tsv, {TRAIN_FOLDER}/qrels.txt)")
+            if not (Path(directory) / TRAIN_FOLDER).is_dir():
+                raise InputError(f"{directory}: no {TRAIN_FOLDER}/ folder with the training topics and qrels; "
+                                 f"supervised training never uses the test split")
+            implied = {k: str(Path(directory) / name) for k, name in DATA_DIRECTORY_FILES.items()}
+            if not Path(implied["exclude_topics"]).is_file():
+                implied["exclude_topics"] = None
+        out = {key: out[key] or implied[key] for key in out}
+    missing = [key for key in ("corpus", "topics", "qrels") if not out[key]]
+    if missing:
+        raise InputError(f"supervised training data needs {', '.join(missing)} (or data.dir: a directory with a "
+                         f"{TRAIN_FOLDER}/ folder, or an irds: id)")
+    return out
+
+
+def normalized_text(text: str) -> str:
+    """A query's text for comparisons across splits: case and spacing do not make another query."""
+    return " ".join(text.split()).casefold()
+
+
+def read_judged(data: dict, fields=None) -> Judged:
+    """The training split named by ``data`` (see :func:`judged_sources`). Queries without a positive in the corpus
+    are left out, and so is every query whose id or text is one of the excluded (test) topics'."""
+    sources = judged_sources(data)
+    corpus = {d.id: d.text for d in read_corpus(sources["corpus"], fields or None)}
+    qrels = read_qrels(sources["qrels"])
+    excluded: dict = {}
+    banned_ids, banned_texts = set(), set()
+    if sources["exclude_topics"]:
+        for query in read_topics(sources["exclude_topics"]):
+            banned_ids.add(query.id)
+            banned_texts.add(normalized_text(query.text))
+    queries, positives = {}, {}
+    for query in read_topics(sources["topics"]):
+        judged = {d: g for d, g in qrels.get(query.id, {}).items() if g > 0 and d in corpus}
+        if query.id in banned_ids or normalized_text(query.text) in banned_texts:
+            excluded[query.id] = "a test query's id or text"
+        elif not judged:
+            excluded[query.id] = "no relevant document in the corpus"
+        else:
+            queries[query.id], positives[query.id] = query.text, judged
+    if excluded:
+        reasons: dict = {}
+        for reason in excluded.values():
+            reasons[reason] = reasons.get(reason, 0) + 1
+        print("train: left out " + ", ".join(f"{n} queries ({reason})" for reason, n in reasons.items()),
+              file=sys.stderr)
+    if not queries:
+        raise InputError(f"{sources['topics']}: no training query with a relevant document in the corpus")
+    return Judged(queries, positives, corpus, str(sources["corpus"]), excluded)

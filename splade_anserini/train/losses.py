@@ -1,10 +1,12 @@
-"""Ranking losses, sparsity regularisers and the regulariser schedule, as small classes over SPLADE weight tensors.
+"""Ranking losses, sparsity regularisers and their composition, as small classes over SPLADE weight tensors.
 
-Scores are dot products of (batch, vocab) query and document weights. Ranking losses: in-batch contrastive (each
-query against its positive, its own and the other queries' hard negatives, and the other queries' positives),
-margin-MSE and KL distillation from teacher scores. Regularisers (Formal et al.): FLOPS, ``sum_j (mean_i w_ij)^2``,
-which pushes toward rarely active terms, and L1, ``mean_i sum_j |w_ij|``; their weight grows quadratically to its
-final value over the first steps, as in the SPLADE papers.
+Scores are dot products of (batch, vocab) query and document weights. Ranking losses: contrastive (each query
+against its positive, its hard negatives and, in-batch, every other query's documents; scores divided by a
+temperature), margin-MSE and KL distillation from teacher scores. Regularisers (Formal et al.): FLOPS,
+``sum_j (mean_i w_ij)^2``, which pushes toward rarely active terms, and L1, ``mean_i sum_j |w_ij|``.
+:class:`SpladeLoss` composes them as sentence-transformers' ``SpladeLoss`` does: the ranking loss plus a query and
+a document regulariser, each with its own weight, quadratic warm-up and optional threshold (only vectors with more
+active terms than the threshold are regularised), and reports every part by name.
 """
 
 from __future__ import annotations
@@ -14,15 +16,27 @@ import torch.nn.functional as F
 
 
 class InBatchContrastive(torch.nn.Module):
-    """Cross-entropy of each query over every document of the batch; the query's own positive is the target.
+    """Cross-entropy of each query over every document of the batch (``in_batch``) or over its own documents only;
+    the query's own positive is the target. Scores are divided by ``temperature``: SPLADE scores are unbounded dot
+    products, tens of units apart on long documents, which makes the softmax nearly one-hot without it.
 
     ``docs`` holds, for each query, its positive then its ``n`` negatives: shape (batch * (1 + n), vocab)."""
 
+    def __init__(self, temperature: float = 1.0, in_batch: bool = True):
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError("the temperature must be positive")
+        self.temperature, self.in_batch = temperature, in_batch
+
     def forward(self, queries: torch.Tensor, docs: torch.Tensor) -> torch.Tensor:
         group = docs.shape[0] // queries.shape[0]
-        scores = queries @ docs.T
-        targets = torch.arange(queries.shape[0], device=queries.device) * group
-        return F.cross_entropy(scores, targets)
+        if self.in_batch:
+            scores = queries @ docs.T
+            targets = torch.arange(queries.shape[0], device=queries.device) * group
+        else:
+            scores = torch.einsum("bv,bgv->bg", queries, docs.view(queries.shape[0], group, -1))
+            targets = torch.zeros(queries.shape[0], dtype=torch.long, device=queries.device)
+        return F.cross_entropy(scores / self.temperature, targets)
 
 
 class MarginMSE(torch.nn.Module):
@@ -41,6 +55,11 @@ class KLDistillation(torch.nn.Module):
         student = torch.einsum("bv,bcv->bc", queries, docs)
         return F.kl_div(F.log_softmax(student, -1), F.log_softmax(teacher, -1), log_target=True,
                         reduction="batchmean")
+
+
+def own_scores(queries: torch.Tensor, docs: torch.Tensor) -> torch.Tensor:
+    """(batch, group) scores of each query with its own documents; ``docs`` is (batch * group, vocab)."""
+    return torch.einsum("bv,bgv->bg", queries, docs.view(queries.shape[0], docs.shape[0] // queries.shape[0], -1))
 
 
 class FlopsRegularizer(torch.nn.Module):
@@ -72,3 +91,42 @@ class QuadraticWarmup:
         if self.steps == 0 or step >= self.steps:
             return self.final
         return self.final * (step / self.steps) ** 2
+
+
+class Regularizer:
+    """One side's regulariser (queries or documents) as :class:`SpladeLoss` applies it: a kind, a final weight
+    reached by a quadratic warm-up, and an optional threshold of active terms below which a vector is left alone."""
+
+    def __init__(self, kind: str, weight: float, warmup_steps: int, threshold: int | None = None):
+        if kind not in REGULARIZERS:
+            raise ValueError(f"regulariser must be one of {tuple(REGULARIZERS)}, not {kind!r}")
+        self.kind, self.function = kind, REGULARIZERS[kind]()
+        self.schedule, self.threshold = QuadraticWarmup(weight, warmup_steps), threshold
+
+    def value(self, weights: torch.Tensor) -> torch.Tensor:
+        if self.threshold is not None:
+            active = (weights > 0).sum(dim=-1, keepdim=True)
+            weights = weights * (active > self.threshold).to(weights.dtype)
+        return self.function(weights)
+
+
+class SpladeLoss:
+    """A ranking loss plus a query and a document regulariser; returns the total and its parts, named:
+    ``<ranking loss name>``, ``query_<kind>`` and ``document_<kind>`` (the regularisers' values before weighting)
+    and ``query_weight``, ``document_weight`` (the weights at this step)."""
+
+    def __init__(self, ranking_name: str, query: Regularizer, document: Regularizer):
+        self.ranking_name, self.query, self.document = ranking_name, query, document
+
+    def __call__(self, ranking: torch.Tensor, queries: torch.Tensor, docs: torch.Tensor, step: int):
+        parts = {self.ranking_name: ranking}
+        total = ranking
+        for side, regularizer, weights in (("query", self.query, queries), ("document", self.document, docs)):
+            weight = regularizer.schedule(step)
+            value = regularizer.value(weights)
+            parts[f"{side}_{regularizer.kind}"] = value
+            parts[f"{side}_weight"] = weight
+            if weight:
+                total = total + weight * value
+        return total, {name: float(value.detach() if torch.is_tensor(value) else value)
+                       for name, value in parts.items()}

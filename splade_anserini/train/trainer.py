@@ -1,10 +1,18 @@
 """The trainer: a SPLADE model, training examples and a loss -> checkpoints that ``encode`` and ``search`` load.
 
-Settings come from ``configs/train-*.yaml`` (see :data:`DEFAULTS`), overridable with ``key=value``. Each step
-encodes a batch of queries and their documents with the masked-LM model, scores them, and minimises the ranking
-loss plus the query and document regularisers (weights warmed up quadratically). Checkpoints are Hugging Face
-model directories (``OUTPUT/checkpoint-<step>/``, the last one also as ``OUTPUT/final/``) holding the training state
-too, so a run resumes where it stopped. Mixed precision (``dtype: float16|bfloat16``) applies on a GPU only.
+Settings come from ``configs/train-*.yaml`` (see :data:`DEFAULTS`), overridable with ``key=value``. Data is one of:
+ready-made examples (``data.source``: triples, scored pairs), pseudo-queries from a corpus (``data.pseudo_queries``),
+or a train split (``data: DIR`` or ``data: {dir | topics, qrels, corpus}``): positives from the qrels, negatives
+mined with BM25 and/or the model being trained (:mod:`.mining`, :mod:`.supervised`), validation on queries carved
+out of the split (:mod:`.validation`) with the best checkpoint kept and early stopping.
+
+Each step encodes a batch of queries and their documents (:mod:`.encoder`), scores them, and minimises
+:class:`~.losses.SpladeLoss`: the ranking loss plus the query and document regularisers. Checkpoints are Hugging
+Face model directories (``OUTPUT/checkpoint-<step>/``) holding the training state too, so a run resumes where it
+stopped and ends with the same weights as an uninterrupted run (on the CPU). ``OUTPUT/final/`` is the best
+validated checkpoint, or the last one without validation. Mixed precision (``dtype: float16|bfloat16``) applies on
+a GPU only. Nothing here needs Java unless BM25 negatives must be mined (saved once, then reused; or given as a
+file with ``data.candidates``).
 """
 
 from __future__ import annotations
@@ -19,27 +27,64 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError
+from ..evaluate import parse_measure
 from ..experiment.config import apply_override, merge_settings, read_yaml, slug
-from ..formats.artifacts import follow_umask
-from ..model.splade import Splade, pool
-from ..settings import ENCODE
-from .data import Example, pseudo_queries, read_examples
-from .losses import REGULARIZERS, FlopsRegularizer, InBatchContrastive, KLDistillation, MarginMSE, QuadraticWarmup
+from ..formats.artifacts import follow_umask, write_atomically
+from ..model.splade import Splade
+from ..settings import ENCODE, SEARCH
+from .data import Example, pseudo_queries, read_examples, read_judged
+from .encoder import training_weights
+from .losses import (
+    REGULARIZERS,
+    FlopsRegularizer,
+    InBatchContrastive,
+    KLDistillation,
+    MarginMSE,
+    Regularizer,
+    SpladeLoss,
+    own_scores,
+)
+from .mining import bm25_candidates, load_candidates, report_coverage, save_candidates
+from .query_side import build_query_side, serve_validator, validate_query_model, write_pair
+from .supervised import TEACHERS, FixedExamples, SupervisedExamples
+from .validation import Validator, carve_validation, save_curve
 
 LOSSES = ("contrastive", "margin-mse", "kl")
+MINERS = ("bm25", "model")
+LR_DECAYS = ("constant", "linear")
+SIDE = {"kind": None, "weight": None, "warmup_steps": None, "threshold": None}
 DEFAULTS = {
     "name": None,
     "model": ENCODE.model,
+    # the query side: null (this model, trained), or fixed while the documents train: frozen (a copy of the
+    # starting model), a model, idf or a token-weight file (inference-free); see query_side.py
+    "query_model": None,
     "output": None,
-    "data": {"source": None, "pseudo_queries": None, "negatives": "bm25", "limit": None},
+    # one of: source (examples file or irds: pairs), pseudo_queries (a corpus), or a train split (dir, or
+    # topics + qrels + corpus), whose exclude_topics (default: the directory's test queries) are never trained on
+    "data": {"source": None, "pseudo_queries": None, "negatives": "bm25", "limit": None,
+             "dir": None, "corpus": None, "topics": None, "qrels": None, "exclude_topics": None, "fields": [],
+             "candidates": None},
     "negatives_per_query": 1,
+    # supervised data: where negatives come from and which of their candidates may be drawn
+    "negatives": {"sources": ["bm25"], "depth": 100, "ranks": [0, 100], "margin": None, "remine_every": 0},
+    "teacher": {"kind": "none", "bm25_weight": 0.5},
     "loss": "contrastive",
+    "temperature": 1.0,
+    "in_batch": True,
+    # shorthand for both regularisers; query_regularizer / document_regularizer override a side's kind, weight,
+    # warm-up, and add a threshold of active terms (vectors at or below it are not regularised)
     "regularizer": "flops",
     "lambda_q": 3e-4,
     "lambda_d": 1e-4,
     "lambda_warmup_steps": 100,
+    "query_regularizer": dict(SIDE),
+    "document_regularizer": dict(SIDE),
     "lr": 2e-5,
     "lr_warmup_steps": 20,
+    "lr_decay": "constant",
+    "weight_decay": 0.01,
+    "dropout": None,  # the model's own (0.1 for BERT); a number sets every dropout layer
     "batch_size": 8,
     "grad_accum": 1,
     "max_steps": 200,
@@ -50,23 +95,44 @@ DEFAULTS = {
     "seed": 13,
     "device": None,
     "dtype": "float32",
+    # supervised data only: queries carved out of the train split, evaluated every `every` steps with the
+    # search job's settings; the best checkpoint becomes final/, `patience` validations without a gain stop
+    "validation": {"queries": 0, "every": 100, "measure": "nDCG@10", "patience": 0, "k": SEARCH.k,
+                   "scale": ENCODE.scale, "max_length": ENCODE.max_length, "min_idf": SEARCH.min_idf,
+                   "remove_query": False, "batch_size": ENCODE.batch_size},
+    # `train --test`: the experiment config whose topics evaluate the final model through the pipeline
+    "test": {"config": None, "overrides": []},
 }
 STATE = "training_state.pt"
+# the usual bound for BERT fine-tuning: one batch of false negatives cannot throw the model far
+GRAD_CLIP_NORM = 1.0
+PATH_KEYS = ("source", "pseudo_queries", "dir", "corpus", "topics", "qrels", "exclude_topics", "candidates")
 _FLOPS = FlopsRegularizer()  # reported on the progress bar whichever regulariser trains
+
+
+def _local(value, base: Path):
+    if not value or str(value).startswith("irds:") or Path(value).is_absolute():
+        return value
+    return str((base / value).resolve())
 
 
 def load_settings(path: str | Path | None = None, overrides=()) -> dict:
     """Training settings from a YAML file (paths relative to it) and ``key=value`` overrides, validated."""
     raw, base = ({}, Path.cwd()) if path is None else (read_yaml(Path(path)), Path(path).parent)
+    if isinstance(raw.get("data"), str):  # data: DIR, a directory with a train/ folder (or an irds: id)
+        raw["data"] = {"dir": raw["data"]}
     settings = merge_settings(DEFAULTS, raw, str(path or "training settings"))
-    for key in ("source", "pseudo_queries"):
-        value = settings["data"][key]
-        if value and not str(value).startswith("irds:") and not Path(value).is_absolute():
-            settings["data"][key] = str((base / value).resolve())
+    for key in PATH_KEYS:
+        settings["data"][key] = _local(settings["data"][key], base)
+    settings["test"]["config"] = _local(settings["test"]["config"], base)
     if settings["output"] and not Path(settings["output"]).is_absolute():
         settings["output"] = str(Path(settings["output"]))  # relative to the working directory, like all outputs
+    cwd = Path.cwd()
     for override in overrides:
         apply_override(settings, override)
+        key = override.partition("=")[0].strip()
+        if key.startswith("data.") and key[5:] in PATH_KEYS:
+            settings["data"][key[5:]] = _local(settings["data"][key[5:]], cwd)
     if settings["name"] is None:
         settings["name"] = Path(path).stem if path else "train"
     settings["output"] = settings["output"] or f"checkpoints/{slug(settings['model'])}.{settings['name']}"
@@ -74,27 +140,91 @@ def load_settings(path: str | Path | None = None, overrides=()) -> dict:
     return settings
 
 
+def supervised(settings: dict) -> bool:
+    data = settings["data"]
+    return any(data[key] for key in ("dir", "corpus", "topics", "qrels"))
+
+
+def side_settings(s: dict, side: str) -> dict:
+    """A regulariser's effective settings: its own section where given, the shorthand otherwise."""
+    own = s[f"{side}_regularizer"]
+    pick = lambda key, default: default if own[key] is None else own[key]  # noqa: E731
+    return {"kind": pick("kind", s["regularizer"]), "weight": pick("weight", s["lambda_q" if side == "query"
+                                                                               else "lambda_d"]),
+            "warmup_steps": pick("warmup_steps", s["lambda_warmup_steps"]), "threshold": own["threshold"]}
+
+
+def _positive_int(s: dict, key: str, where: str, zero: bool = False) -> None:
+    value = s[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < (0 if zero else 1):
+        raise InputError(f"{where}: {key} must be a {'non-negative' if zero else 'positive'} integer")
+
+
 def _validate(s: dict, where: str) -> None:
     data = s["data"]
-    if bool(data["source"]) == bool(data["pseudo_queries"]):
-        raise InputError(f"{where}: give data.source (triples/scored pairs) or data.pseudo_queries (a corpus), one")
+    if sum(map(bool, (data["source"], data["pseudo_queries"], supervised(s)))) != 1:
+        raise InputError(f"{where}: give one of data.source (triples/scored pairs), data.pseudo_queries (a corpus), "
+                         f"or a train split (data: DIR, or data.topics, data.qrels and data.corpus)")
     if s["loss"] not in LOSSES:
         raise InputError(f"{where}: loss must be one of {LOSSES}")
+    validate_query_model(s["query_model"], where)
     if s["regularizer"] not in REGULARIZERS:
         raise InputError(f"{where}: regularizer must be one of {tuple(REGULARIZERS)}")
-    if s["loss"] == "margin-mse" and s["negatives_per_query"] != 1:
-        raise InputError(f"{where}: margin-MSE takes one negative per query (negatives_per_query: 1)")
-    for key in ("batch_size", "grad_accum", "max_steps", "query_max_length", "doc_max_length", "checkpoint_every"):
-        if not isinstance(s[key], int) or s[key] < 1:
-            raise InputError(f"{where}: {key} must be a positive integer")
-    for key in ("lambda_q", "lambda_d", "lr"):
+    for key in ("batch_size", "grad_accum", "max_steps", "query_max_length", "doc_max_length", "checkpoint_every",
+                "negatives_per_query"):
+        _positive_int(s, key, where)
+    for key in ("lambda_q", "lambda_d", "lr", "weight_decay"):
         if not isinstance(s[key], (int, float)) or s[key] < 0:
             raise InputError(f"{where}: {key} must be a non-negative number")
+    if not isinstance(s["temperature"], (int, float)) or s["temperature"] <= 0:
+        raise InputError(f"{where}: temperature must be a positive number")
+    if s["dropout"] is not None and not (isinstance(s["dropout"], (int, float)) and 0 <= s["dropout"] < 1):
+        raise InputError(f"{where}: dropout must be a number in [0, 1), or null for the model's own")
+    if s["lr_decay"] not in LR_DECAYS:
+        raise InputError(f"{where}: lr_decay must be one of {LR_DECAYS}")
     if s["dtype"] not in ("float32", "float16", "bfloat16"):
         raise InputError(f"{where}: dtype must be float32, float16 or bfloat16")
+    for side in ("query", "document"):
+        own = side_settings(s, side)
+        if own["kind"] not in REGULARIZERS:
+            raise InputError(f"{where}: {side}_regularizer.kind must be one of {tuple(REGULARIZERS)}")
+        if not isinstance(own["weight"], (int, float)) or own["weight"] < 0:
+            raise InputError(f"{where}: {side}_regularizer.weight must be a non-negative number")
+        if not isinstance(own["warmup_steps"], int) or own["warmup_steps"] < 0:
+            raise InputError(f"{where}: {side}_regularizer.warmup_steps must be a non-negative integer")
+        if own["threshold"] is not None and (not isinstance(own["threshold"], int) or own["threshold"] < 0):
+            raise InputError(f"{where}: {side}_regularizer.threshold must be a non-negative integer or null")
+    neg, teacher, val = s["negatives"], s["teacher"], s["validation"]
+    if supervised(s):
+        if not neg["sources"] or any(m not in MINERS for m in neg["sources"]):
+            raise InputError(f"{where}: negatives.sources must list some of {MINERS}")
+        ranks = neg["ranks"]
+        if not (isinstance(ranks, list) and len(ranks) == 2 and all(isinstance(r, int) for r in ranks)
+                and 0 <= ranks[0] < ranks[1]):
+            raise InputError(f"{where}: negatives.ranks must be [first, end] ranks, 0 <= first < end")
+        for key in ("depth", "remine_every"):
+            _positive_int(neg, key, f"{where}: negatives", zero=key == "remine_every")
+        if neg["margin"] is not None and not isinstance(neg["margin"], (int, float)):
+            raise InputError(f"{where}: negatives.margin must be a number or null")
+        if teacher["kind"] not in TEACHERS:
+            raise InputError(f"{where}: teacher.kind must be one of {TEACHERS}")
+        if s["loss"] != "contrastive" and teacher["kind"] == "none":
+            raise InputError(f"{where}: loss {s['loss']} distils a teacher's scores; set teacher.kind "
+                             f"({', '.join(TEACHERS[1:])})")
+        if not 0 <= teacher["bm25_weight"] <= 1:
+            raise InputError(f"{where}: teacher.bm25_weight must be between 0 and 1")
+        parse_measure(str(val["measure"]))
+        for key in ("every", "patience", "k", "max_length", "batch_size"):
+            _positive_int(val, key, f"{where}: validation", zero=key == "patience")
+        size = val["queries"]
+        if not isinstance(size, (int, float)) or isinstance(size, bool) or size < 0:
+            raise InputError(f"{where}: validation.queries must be a count of queries or a fraction below 1")
+    elif s["loss"] == "margin-mse" and s["negatives_per_query"] != 1:
+        raise InputError(f"{where}: margin-MSE takes one negative per query (negatives_per_query: 1)")
 
 
 def training_examples(settings: dict) -> list[Example]:
+    """Ready-made examples (``data.source`` or ``data.pseudo_queries``), cut to ``negatives_per_query``."""
     data, n = settings["data"], settings["negatives_per_query"]
     if data["pseudo_queries"]:
         examples = pseudo_queries(data["pseudo_queries"], negatives=data["negatives"], per_query=n,
@@ -117,107 +247,242 @@ def latest_checkpoint(output: Path) -> Path | None:
     return done[-1] if done else None
 
 
+def _set_dropout(model: torch.nn.Module, p: float) -> None:
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = p
+
+
 class Trainer:
-    def __init__(self, settings: dict, *, resume: bool = False):
-        self.settings = settings
-        self.output = Path(settings["output"])
+    def __init__(self, settings: dict, *, resume: bool = False, progress: bool = True):
+        self.settings = s = settings
+        self.progress = progress
+        self.output = Path(s["output"])
         start = latest_checkpoint(self.output) if resume else None
         if resume and start is None:
-            print(f"train: no checkpoint in {self.output} to resume from; starting from {settings['model']}",
+            print(f"train: no checkpoint in {self.output} to resume from; starting from {s['model']}",
                   file=sys.stderr)
         if not resume and latest_checkpoint(self.output) is not None:
             raise InputError(f"{self.output} already holds checkpoints; pass --resume to continue that run, or "
                              f"choose another output")
-        self.splade = Splade(str(start or settings["model"]), pooling=settings["pooling"], device=settings["device"])
+        self.splade = Splade(str(start or s["model"]), pooling=s["pooling"], device=s["device"],
+                             max_length=s["validation"]["max_length"])
         self.model = self.splade.mlm
+        if s["dropout"] is not None:
+            _set_dropout(self.model, s["dropout"])
         self.tokenizer = self.splade.tokenizer
         self.device = self.splade.device
-        self.examples = training_examples(settings)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=settings["lr"])
-        warm = max(settings["lr_warmup_steps"], 1)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: min(1.0, (step + 1) / warm))
-        self.lambda_q = QuadraticWarmup(settings["lambda_q"], settings["lambda_warmup_steps"])
-        self.lambda_d = QuadraticWarmup(settings["lambda_d"], settings["lambda_warmup_steps"])
-        self.regularizer = REGULARIZERS[settings["regularizer"]]()
-        self.loss = {"contrastive": InBatchContrastive, "margin-mse": MarginMSE, "kl": KLDistillation}[settings["loss"]]()
-        low = settings["dtype"] != "float32" and self.device.type == "cuda"
-        self.autocast_dtype = getattr(torch, settings["dtype"]) if low else None
-        self.scaler = torch.amp.GradScaler("cuda") if low and settings["dtype"] == "float16" else None
         self.step = 0
         self.history: list = []
-        if start is not None:
-            state = torch.load(start / STATE, weights_only=False)
+        self.curve: list = []
+        self.best: dict | None = None   # {"step", measure value} of the best validation so far
+        self.stopped_early = False
+        state = torch.load(start / STATE, weights_only=False) if start is not None else None
+        self.validator = None
+        self.examples = self._supervised(state) if supervised(s) else \
+            FixedExamples(training_examples(s), s["batch_size"], s["seed"])
+        self.query_side = build_query_side(s, self.splade, self.examples)  # None: the model encodes queries too
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"])
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.loss = SpladeLoss(s["loss"], *(Regularizer(**side_settings(s, side)) for side in ("query", "document")))
+        self.ranking = {"contrastive": InBatchContrastive(s["temperature"], s["in_batch"]),
+                        "margin-mse": MarginMSE(), "kl": KLDistillation()}[s["loss"]]
+        low = s["dtype"] != "float32" and self.device.type == "cuda"
+        self.autocast_dtype = getattr(torch, s["dtype"]) if low else None
+        self.scaler = torch.amp.GradScaler("cuda") if low and s["dtype"] == "float16" else None
+        if state is not None:
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
             self.step, self.history = state["step"], state["history"]
+            self.curve, self.best = state.get("curve", []), state.get("best")
+            self.stopped_early = state.get("stopped_early", False)
             random.setstate(state["python_rng"])
             torch.set_rng_state(state["torch_rng"])
             print(f"train: resuming {start} at step {self.step}", file=sys.stderr)
         else:
-            random.seed(settings["seed"])
-            torch.manual_seed(settings["seed"])
+            random.seed(s["seed"])
+            torch.manual_seed(s["seed"])
+
+    def _lr_factor(self, step: int) -> float:
+        s = self.settings
+        warm = max(s["lr_warmup_steps"], 1)
+        factor = min(1.0, (step + 1) / warm)
+        if s["lr_decay"] == "linear" and step >= warm:
+            factor *= max(0.0, (s["max_steps"] - step) / max(s["max_steps"] - warm, 1))
+        return factor
+
+    # ---- supervised data: split, candidates, validation ------------------------------------------------------
+
+    def _supervised(self, state: dict | None) -> SupervisedExamples:
+        s = self.settings
+        judged = read_judged(s["data"], s["data"]["fields"] or None)
+        train_ids, val_ids = carve_validation(list(judged.queries), s["validation"]["queries"], s["seed"])
+        if not train_ids:
+            raise InputError("no training queries left after carving out the validation queries")
+        print(f"train: {len(train_ids)} training queries, {len(val_ids)} validation queries, "
+              f"{len(judged.corpus)} documents", file=sys.stderr)
+        examples = SupervisedExamples(judged, train_ids, s)
+        self.judged, self.train_ids, self.val_ids = judged, train_ids, val_ids
+        if val_ids:
+            self.validator = Validator(self.splade, judged.corpus, judged.queries,
+                                       {q: judged.qrels[q] for q in val_ids}, s["validation"])
+        neg, teacher = s["negatives"], s["teacher"]["kind"]
+        if "bm25" in neg["sources"] or teacher == "ensemble":
+            examples.set_candidates("bm25", self._bm25_candidates(judged, train_ids))
+        if state is not None:  # what the model mined and the teacher's scores, as they were at the checkpoint
+            if state["candidates"]["model"] is not None:
+                examples.set_candidates("model", state["candidates"]["model"])
+            examples.teacher = state["teacher"]
+        self.needs_model_candidates = "model" in neg["sources"] or teacher != "none"
+        return examples
+
+    def _bm25_candidates(self, judged, train_ids) -> dict:
+        s = self.settings
+        queries = {q: judged.queries[q] for q in train_ids}
+        given = s["data"]["candidates"]
+        saved = self.output / f"candidates.bm25-{s['negatives']['depth']}.jsonl"
+        if given or saved.is_file():
+            candidates = load_candidates(given or saved, judged.queries)
+            candidates = {q: candidates.get(q, []) for q in train_ids}
+        else:
+            print(f"train: mining BM25 candidates (top {s['negatives']['depth']}) for {len(queries)} queries",
+                  file=sys.stderr)
+            candidates = bm25_candidates(judged.corpus, queries, s["negatives"]["depth"])
+            self.output.mkdir(parents=True, exist_ok=True)
+            save_candidates(saved, candidates, "bm25")
+        report_coverage(candidates, judged, "BM25")
+        return candidates
+
+    def _mine_with_model(self, index) -> None:
+        """Candidates of the training queries from ``index``, the corpus as the model encodes it now. The first
+        time (the starting model) they also fix the teacher's scores: of every candidate and positive."""
+        s = self.settings
+        vectors = self._validator().encode_queries(self.train_ids)
+        depth, min_idf = s["negatives"]["depth"], s["validation"]["min_idf"]
+        candidates = {q: [(d, float(score)) for d, score in index.search(v, depth, min_idf)]
+                      for q, v in zip(self.train_ids, vectors)}
+        self.examples.set_candidates("model", candidates)
+        if s["teacher"]["kind"] != "none" and self.examples.teacher is None:
+            numbers = {d: i for i, d in enumerate(index.doc_ids)}
+            scale = s["validation"]["scale"]
+            teacher = {}
+            for qid, vector in zip(self.train_ids, vectors):
+                everything = index.scores(vector, min_idf)
+                wanted = set(self.judged.qrels[qid]) | {d for d, _ in self.examples.pool(qid, window=False)}
+                teacher[qid] = {d: float(everything[numbers[d]]) / (scale * scale) for d in wanted}
+            self.examples.teacher = teacher
+
+    def _validator(self) -> Validator:
+        """The validator, or (without validation queries) one over the corpus alone, for mining and the teacher."""
+        if self.validator is None:
+            self.validator = Validator(self.splade, self.judged.corpus, self.judged.queries, {},
+                                       self.settings["validation"])
+        return self.validator
+
+    def _encode_corpus(self):
+        self.model.eval()
+        try:
+            return self._validator().encode_corpus(self.progress)
+        finally:
+            self.model.train()
+
+    def validate(self) -> dict:
+        """Evaluate on the validation queries, extend the curve (saved and drawn) and note the best point; the
+        encoded corpus stays in the validator for mining."""
+        s = self.settings
+        point = {"step": self.step, **self.validator.evaluate(self.progress)}
+        if self.history:
+            recent = self.history[-s["validation"]["every"]:]
+            point["train_loss"] = round(sum(h["loss"] for h in recent) / len(recent), 6)
+        self.curve.append(point)
+        measure = s["validation"]["measure"]
+        improved = self.best is None or point[measure] > self.best[measure]
+        if improved:
+            self.best = {"step": self.step, measure: point[measure]}
+        print(f"train: step {self.step}: validation {measure} {point[measure]:.4f}, FLOPS {point['flops']:.2f}, "
+              f"{point['document_terms']:.0f} terms per document, {point['query_terms']:.0f} per query"
+              f"{' (best so far)' if improved else ''} [{point['seconds']:.0f} s]", file=sys.stderr)
+        save_curve(self.output, self.curve, measure, self.best["step"])
+        return point
+
+    def _patience_spent(self) -> bool:
+        patience = self.settings["validation"]["patience"]
+        if not patience or self.best is None:
+            return False
+        since = [p for p in self.curve if p["step"] > self.best["step"]]
+        return len(since) >= patience
+
+    # ---- steps ---------------------------------------------------------------------------------------------------
 
     def weights(self, texts: list[str], max_length: int) -> torch.Tensor:
-        batch = self.splade.tokenize(texts, max_length)
-        mask = batch["attention_mask"].to(self.device)
-        logits = self.model(input_ids=batch["input_ids"].to(self.device), attention_mask=mask).logits
-        return pool(logits.float(), mask, self.settings["pooling"])
+        return training_weights(self.splade, self.splade.tokenize(texts, max_length), self.settings["pooling"])
 
     def batch_loss(self, examples: list[Example]) -> tuple[torch.Tensor, dict]:
         s = self.settings
-        queries = self.weights([e.query for e in examples], s["query_max_length"])
+        texts = [e.query for e in examples]
+        queries = self.weights(texts, s["query_max_length"]) if self.query_side is None else \
+            self.query_side.weights(texts, s["query_max_length"])
         docs = self.weights([d for e in examples for d in [e.positive, *e.negatives]], s["doc_max_length"])
-        group = 1 + s["negatives_per_query"]
         if s["loss"] == "contrastive":
-            ranking = self.loss(queries, docs)
+            ranking = self.ranking(queries, docs)
         else:
             teacher = torch.tensor([e.scores for e in examples], dtype=torch.float32, device=self.device)
             if s["loss"] == "margin-mse":
-                ranking = self.loss(queries, docs[0::2], docs[1::2], teacher[:, 0], teacher[:, 1])
+                group = docs.shape[0] // queries.shape[0]
+                grouped = docs.view(queries.shape[0], group, -1)
+                ranking = sum(self.ranking(queries, grouped[:, 0], grouped[:, i], teacher[:, 0], teacher[:, i])
+                              for i in range(1, group)) / (group - 1)
             else:
-                ranking = self.loss(queries, docs.view(len(examples), group, -1), teacher)
-        lq, ld = self.lambda_q(self.step), self.lambda_d(self.step)
-        regular = lq * self.regularizer(queries) + ld * self.regularizer(docs)
+                ranking = self.ranking(queries, docs.view(len(examples), -1, docs.shape[-1]), teacher)
+        total, parts = self.loss(ranking, queries, docs, self.step)
         with torch.no_grad():
-            stats = {"loss": float(ranking), "flops": float(_FLOPS(docs)),
-                     "q_dims": float((queries > 0).sum(-1).float().mean()),
-                     "d_dims": float((docs > 0).sum(-1).float().mean())}
-        return ranking + regular, stats
-
-    def _batches(self):
-        """Batches of examples, reshuffled each epoch with the run's seed: a resumed run sees what it would have."""
-        size = self.settings["batch_size"]
-        epoch = 0
-        while True:
-            order = list(range(len(self.examples)))
-            random.Random(self.settings["seed"] + epoch).shuffle(order)
-            # full batches only (in-batch negatives need company); a set smaller than one batch is one batch
-            for start in range(0, max(len(order) - size + 1, 1), size):
-                yield [self.examples[i] for i in order[start:start + size]]
-            epoch += 1
+            scores = own_scores(queries, docs)
+            parts.update({"loss": parts[s["loss"]], "flops": float(_FLOPS(docs)),
+                          "q_dims": float((queries > 0).sum(-1).float().mean()),
+                          "d_dims": float((docs > 0).sum(-1).float().mean()),
+                          "margin": float((scores[:, :1] - scores[:, 1:]).mean())})
+        return total, parts
 
     def run(self, progress: bool = True) -> Path:
+        # On the CPU, scatter-adds (the gradient of gathering each active term's row and position) otherwise sum
+        # in a varying order; deterministic kernels make a resumed run end with the uninterrupted run's weights.
+        deterministic = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(deterministic or self.device.type == "cpu")
+        try:
+            return self._run(progress)
+        finally:
+            torch.use_deterministic_algorithms(deterministic)
+
+    def _run(self, progress: bool) -> Path:
         from tqdm import tqdm
         s = self.settings
+        self.progress = progress
         self.model.train()
-        batches = self._batches()
-        for _ in range(self.step * s["grad_accum"]):  # skip what a resumed run has done
-            next(batches)
+        started = time.time()
+        if self.query_side is not None and supervised(s):  # validation and mining encode queries with it too
+            serve_validator(self.query_side, self._validator())
+        if supervised(s) and self.step == 0:
+            # the start of the curve; the same encoded corpus mines the first model candidates and the teacher
+            if self.val_ids:
+                self.validate()
+            if self.needs_model_candidates:
+                self._mine_with_model(self.validator.index if self.val_ids else self._encode_corpus())
         bar = tqdm(total=s["max_steps"], initial=self.step, desc="train", unit="step", disable=not progress,
                    mininterval=1.0)
-        started = time.time()
-        while self.step < s["max_steps"]:
+        while self.step < s["max_steps"] and not self.stopped_early:
             totals: dict = {}
-            for _ in range(s["grad_accum"]):
-                with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
-                    loss, stats = self.batch_loss(next(batches))
+            for part in range(s["grad_accum"]):
+                examples = self.examples.batch(self.step * s["grad_accum"] + part)
+                with torch.autocast(self.device.type, dtype=self.autocast_dtype,
+                                    enabled=self.autocast_dtype is not None):
+                    loss, stats = self.batch_loss(examples)
                 loss = loss / s["grad_accum"]
                 (self.scaler.scale(loss) if self.scaler else loss).backward()
                 for key, value in stats.items():
                     totals[key] = totals.get(key, 0.0) + value / s["grad_accum"]
             if self.scaler:
                 self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), GRAD_CLIP_NORM)
             if self.scaler:
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
@@ -230,18 +495,71 @@ class Trainer:
             bar.update(1)
             bar.set_postfix(loss=f"{totals['loss']:.3f}", flops=f"{totals['flops']:.2f}",
                             q_dims=f"{totals['q_dims']:.0f}", d_dims=f"{totals['d_dims']:.0f}")
-            if self.step % s["checkpoint_every"] == 0 or self.step == s["max_steps"]:
+            checkpoint = self.step % s["checkpoint_every"] == 0 or self.step == s["max_steps"]
+            if supervised(s):
+                checkpoint |= self._between_steps()
+            if checkpoint:
                 self.save()
         bar.close()
+        final = self.finish()
+        print(f"train: {self.step} steps in {time.time() - started:.0f} s -> {final}", file=sys.stderr)
+        return final
+
+    def _between_steps(self) -> bool:
+        """Validation and re-mining after a step; True when a checkpoint should be written now."""
+        s = self.settings
+        validate = bool(self.val_ids) and (self.step % s["validation"]["every"] == 0 or self.step == s["max_steps"])
+        # also after the last step: a run stopped there and resumed with more steps mines as an uninterrupted one
+        remine = s["negatives"]["remine_every"] and self.step % s["negatives"]["remine_every"] == 0 \
+            and "model" in s["negatives"]["sources"]
+        if validate:
+            self.validate()
+            if self._patience_spent():
+                self.stopped_early = True
+                print(f"train: no gain in {s['validation']['patience']} validations; stopping early (best: step "
+                      f"{self.best['step']})", file=sys.stderr)
+        if remine and not self.stopped_early:
+            self._mine_with_model(self.validator.index if validate else self._encode_corpus())
+        return validate or bool(remine)
+
+    # ---- checkpoints -------------------------------------------------------------------------------------------
+
+    def finish(self) -> Path:
+        """``final/``: the best validated checkpoint, or the last one."""
+        if self.best is None:
+            source = latest_checkpoint(self.output)
+        elif self.best["step"] == 0:
+            print("train: no step improved on the starting model's validation score; final/ is the starting model",
+                  file=sys.stderr)
+            source = self._save_start()
+        else:
+            source = self.output / f"checkpoint-{self.best['step']:06d}"
         final = self.output / "final"
         if final.exists():
             if not (final / "training.json").is_file():
                 raise InputError(f"{final} exists and is not a checkpoint this trainer wrote; not replacing it")
             shutil.rmtree(final)
-        shutil.copytree(latest_checkpoint(self.output), final, ignore=shutil.ignore_patterns(STATE))
+        shutil.copytree(source, final, ignore=shutil.ignore_patterns(STATE))
+        summary = {"settings": self.settings, "history": self.history, "curve": self.curve, "best": self.best,
+                   "final_from": source.name, "stopped_early": self.stopped_early, "steps": self.step}
+        write_atomically(final / "training.json", json.dumps(summary, indent=1) + "\n")
         follow_umask(final)
-        print(f"train: {self.step} steps in {time.time() - started:.0f} s -> {final}", file=sys.stderr)
         return final
+
+    def _save_start(self) -> Path:
+        """The starting model as a checkpoint directory (when no step beat it)."""
+        target = self.output / "checkpoint-000000"
+        if not target.exists():
+            start = Splade(self.settings["model"], pooling=self.settings["pooling"])
+            staging = self.output / f".{target.name}.partial"
+            shutil.rmtree(staging, ignore_errors=True)
+            start.mlm.save_pretrained(staging)
+            start.tokenizer.save_pretrained(staging)
+            (staging / "training.json").write_text(json.dumps({"settings": self.settings, "history": []}) + "\n",
+                                                   encoding="utf-8")
+            write_pair(staging, self.query_side)
+            staging.rename(target)
+        return target
 
     def save(self) -> Path:
         target = self.output / f"checkpoint-{self.step:06d}"
@@ -251,20 +569,59 @@ class Trainer:
         staging.mkdir(parents=True)
         self.model.save_pretrained(staging)
         self.tokenizer.save_pretrained(staging)
+        write_pair(staging, self.query_side)
         (staging / "training.json").write_text(json.dumps({"settings": self.settings, "history": self.history},
                                                           indent=1) + "\n", encoding="utf-8")
-        torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                    "step": self.step, "history": self.history, "python_rng": random.getstate(),
-                    "torch_rng": torch.get_rng_state()}, staging / STATE)
+        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                 "step": self.step, "history": self.history, "python_rng": random.getstate(),
+                 "torch_rng": torch.get_rng_state(), "curve": self.curve, "best": self.best,
+                 "stopped_early": self.stopped_early}
+        if supervised(self.settings):
+            state["candidates"] = {"model": self.examples.candidates.get("model")}
+            state["teacher"] = self.examples.teacher
+        torch.save(state, staging / STATE)
         follow_umask(staging)  # libraries write weights private (0600); results are for colleagues too
         if target.exists():
             if not (target / "training.json").is_file():
                 raise InputError(f"{target} exists and is not a checkpoint this trainer wrote; not replacing it")
             shutil.rmtree(target)
         staging.rename(target)  # complete checkpoints only: the state file marks one as resumable
+        if supervised(self.settings):
+            self._prune(keep={target.name})
         return target
+
+    def _prune(self, keep: set) -> None:
+        """Keep the newest checkpoint and the best validated one; older checkpoints this trainer wrote go (each
+        is the model plus the optimizer's state, three times the model's size)."""
+        if self.best is not None:
+            keep.add(f"checkpoint-{self.best['step']:06d}")
+        for old in self.output.glob("checkpoint-*"):
+            if old.name not in keep and (old / "training.json").is_file():
+                shutil.rmtree(old)
 
 
 def train(settings: dict, *, resume: bool = False, progress: bool = True) -> Path:
     """Train as ``settings`` say; returns the final checkpoint directory."""
-    return Trainer(settings, resume=resume).run(progress)
+    return Trainer(settings, resume=resume, progress=progress).run(progress)
+
+
+def test_final(settings: dict, final: str | Path, progress: bool = True) -> str:
+    """Evaluate the final model on ``test.config``'s topics through the pipeline itself (encode, index, search,
+    eval; artifacts under ``OUTPUT/test/``, rebuilt each time since a retrained model keeps its path). Returns the
+    line ``<measure> <value> run=<run file>``."""
+    from ..experiment.config import load_experiment
+    from ..experiment.pipeline import run_steps
+    config = settings["test"]["config"]
+    if not config:
+        raise InputError("--test needs test.config in the training settings: the experiment config whose topics "
+                         "evaluate the final model (e.g. configs/scifact-local.yaml)")
+    overrides = [f"model={Path(final).resolve()}", "bm25.enabled=false", *settings["test"]["overrides"]]
+    experiment = load_experiment(config, overrides, workdir=Path(settings["output"]) / "test")
+    results = run_steps(experiment, ["encode", "index", "search", "eval"], force=True, progress=progress)
+    topic_set = experiment.topic_sets[0]
+    metrics = results[topic_set.name]["splade"]
+    measure = settings["validation"]["measure"] if settings["validation"]["measure"] in metrics else next(iter(metrics))
+    facts = json.loads(Path(str(topic_set.run) + ".search.json").read_text(encoding="utf-8"))
+    print(f"test: {topic_set.name}: " + ", ".join(f"{m} {v:.4f}" for m, v in metrics.items())
+          + f", FLOPS {facts['flops']:.2f}", file=sys.stderr)
+    return f"{measure} {metrics[measure]:.4f} run={topic_set.run}"
