@@ -58,6 +58,11 @@ def _encode_options(p) -> None:
     p.add_argument("--corpus", required=True, help="JSONL/TSV file, directory of them, or irds:<ir_datasets id>")
     p.add_argument("--output", required=True, help="collection directory to create")
     p.add_argument("--model", default=defaults.model, help="model directory, Hugging Face id, or alias")
+    p.add_argument("--query-model", default=None, help="the model queries will be encoded with, recorded in the "
+                   "manifest (default: --model itself, or the query side a checkpoint was trained with, named "
+                   "by its query_model.json): another SPLADE model (e.g. an Efficient SPLADE query model), "
+                   "'idf' (inference-free: the query's word pieces weighted by the index's idf), or a JSON file of "
+                   "{token: weight} (inference-free, e.g. OpenSearch's idf.json)")
     p.add_argument("--scale", type=_positive_float, default=defaults.scale,
                    help="quantization: weight -> round(scale * w)")
     p.add_argument("--max-length", type=_positive_int, default=defaults.max_length,
@@ -94,7 +99,7 @@ def _encode(args) -> int:
     settings = EncodeSettings(model=args.model, scale=args.scale, max_length=args.max_length,
                               pooling=args.pooling, fields=args.fields, batch_size=args.batch_size,
                               docs_per_file=args.docs_per_file, device=args.device, dtype=args.dtype,
-                              on_error=args.on_error)
+                              on_error=args.on_error, query_model=args.query_model)
     if args.backend == "ray":
         if args.num_shards > 1:
             raise InputError("--num-shards is for separate processes you start yourself; --backend ray "
@@ -115,21 +120,33 @@ def _encode(args) -> int:
 
 # ---- index -----------------------------------------------------------------------------------------------------
 
+def _engine_option(p) -> None:
+    p.add_argument("--engine", choices=("lucene", "pisa"), default="lucene", help="lucene: Anserini's impact index; "
+                   "pisa: PISA's (pip install 'splade-anserini[pisa]'), same scores and runs, faster queries")
+
+
 def _index_options(p) -> None:
     p.add_argument("--collection", required=True, help="a collection directory (or a directory of its shards)")
     p.add_argument("--index", required=True, help="index directory to create")
-    p.add_argument("--threads", type=_positive_int, default=None,
-                   help="indexing threads (default: all cores; Anserini gives each part file one thread)")
+    p.add_argument("--threads", type=_positive_int, default=None, help="indexing threads (default: all cores)")
+    p.add_argument("--indexer", choices=("impact", "anserini"), default="impact",
+                   help="impact: each term once with its weight as the frequency, on all cores; anserini: Anserini's "
+                   "IndexCollection (each term repeated weight times, one thread per part file); the same index")
+    _engine_option(p)
+    p.add_argument("--bits", type=_positive_int, default=None, help="--engine pisa: re-quantize impacts above "
+                   "2^bits-1 into 1..2^bits-1 (8: what PISA's quantized indexes and BMP expect; default: keep them)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing index (only one that splade-anserini wrote)")
     p.add_argument("--verbose", action="store_true",
                    help="show Anserini's log on the terminal (default: written to index.log in the index)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _index(args) -> int:
     from .index import build_index
     manifest = build_index(args.collection, args.index, threads=args.threads, overwrite=args.overwrite,
-                           verbose=args.verbose)
+                           verbose=args.verbose, indexer=args.indexer, progress=not args.quiet, engine=args.engine,
+                           bits=args.bits)
     print(f"indexed {manifest['index_documents']} documents in {manifest['index_seconds']} s -> {args.index}")
     return 0
 
@@ -138,7 +155,9 @@ def _index(args) -> int:
 
 def _query_options(p) -> None:
     """Options of query encoding, shared by `encode-queries` and `search`."""
-    p.add_argument("--model", default=None, help="default: the model in the index's manifest")
+    p.add_argument("--query-model", "--model", dest="model", default=None, help="the query model: a SPLADE model, "
+                   "'idf' or a {token: weight} JSON file (inference-free, no transformer loaded); default: the "
+                   "index's query model (encode --query-model, else its document model)")
     p.add_argument("--scale", type=_positive_float, default=None, help="default: the index's scale")
     p.add_argument("--query-max-length", type=_positive_int, default=None,
                    help="tokens per query, special tokens included (default: the index's max length)")
@@ -151,17 +170,23 @@ def _encode_queries_options(p) -> None:
     p.add_argument("--topics", required=True, help="TSV (qid<TAB>text), JSONL, or irds:<id>")
     p.add_argument("--output", required=True, help=".tsv: Anserini's repeated-token format; .jsonl: {id, vector}; "
                    "optionally .gz")
-    p.add_argument("--index", default=None, help="take model, scale and pooling from this index's manifest")
+    p.add_argument("--index", default=None, help="take the query model, scale and pooling from this index's "
+                   "manifest (idf queries need it for their statistics)")
     _query_options(p)
 
 
 def _encode_queries(args) -> int:
+    from .formats.artifacts import INDEX, PISA_INDEX, read_manifest
     from .formats.readers import read_topics
-    from .formats.topics import write_encoded_topics
-    from .lucene.queries import SpladeQueryEncoder, encode_topics
-    encoder = SpladeQueryEncoder(args.model, index=args.index, scale=args.scale, max_length=args.query_max_length,
-                                 device=args.device, batch_size=args.batch_size)
-    topics = encode_topics(read_topics(args.topics, args.topic_fields or None), encoder)
+    from .formats.topics import encode_topics, write_encoded_topics
+    from .search import query_encoder
+    manifest = read_manifest(args.index, (INDEX, PISA_INDEX), "query encoding") if args.index else {}
+    encoder = query_encoder(args.index, manifest, args.model, scale=args.scale, max_length=args.query_max_length,
+                            device=args.device, batch_size=args.batch_size)
+    try:
+        topics = encode_topics(read_topics(args.topics, args.topic_fields or None), encoder)
+    finally:
+        encoder.close()
     write_encoded_topics(args.output, topics, inputs=[args.topics, args.index])
     print(f"encoded {len(topics)} queries ({sum(map(len, topics.vectors)) / len(topics):.1f} terms/query) "
           f"-> {args.output}")
@@ -180,12 +205,15 @@ def _search_options(p) -> None:
     p.add_argument("--threads", type=_positive_int, default=None, help="search threads (default: all cores)")
     p.add_argument("--min-idf", type=float, default=SEARCH.min_idf, help="drop query terms with ln(N/df) <= this, as "
                    "Pyserini does (0 drops terms found in every document; negative keeps all)")
+    p.add_argument("--query-top-k", type=_positive_int, default=None, metavar="N",
+                   help="keep each query's N heaviest terms: faster, usually a little less effective (default: all)")
     p.add_argument("--format", choices=("trec", "msmarco"), default=SEARCH.format,
                    help="trec: qid Q0 docid rank score tag; msmarco: qid<TAB>docid<TAB>rank")
     p.add_argument("--remove-query", action="store_true", help="drop a hit whose docid equals the query id (BEIR)")
     p.add_argument("--allow-mismatch", action="store_true",
                    help="search even when the query model/scale differs from the index's (a loud warning instead)")
     p.add_argument("--tag", default=None, help="run tag, the last column (default: splade-anserini.<model>)")
+    _engine_option(p)
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing run (only one that splade-anserini wrote); its metrics are removed")
 
@@ -196,7 +224,32 @@ def _search(args) -> int:
                   scale=args.scale, k=args.k, threads=args.threads, batch_size=args.batch_size,
                   query_max_length=args.query_max_length, min_idf=args.min_idf, remove_query=args.remove_query,
                   run_format=args.format, tag=args.tag, fields=args.topic_fields or None, device=args.device,
-                  allow_mismatch=args.allow_mismatch, overwrite=args.overwrite)
+                  allow_mismatch=args.allow_mismatch, overwrite=args.overwrite, engine=args.engine,
+                  query_top_k=args.query_top_k)
+    return 0
+
+
+# ---- export ----------------------------------------------------------------------------------------------------
+
+def _export_options(p) -> None:
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--collection", help="a collection directory (or a directory of its shards)")
+    source.add_argument("--index", help="an index (Lucene or PISA) built by splade-anserini: exports the collection "
+                        "it was built from, which must still be there unchanged")
+    p.add_argument("--format", choices=("ciff",), default="ciff", help="Common Index File Format (PISA, JASS, BMP...)")
+    p.add_argument("--output", required=True, help="file to write")
+    p.add_argument("--bits", type=_positive_int, default=None, help="re-quantize impacts above 2^bits-1 into "
+                   "1..2^bits-1 (8: what PISA's quantized indexes and BMP expect; default: keep them)")
+    p.add_argument("--description", default=None, help="the header's description (default: collection and model)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing CIFF file that splade-anserini wrote")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _export(args) -> int:
+    from .formats.ciff import describe_export, export_ciff
+    facts = export_ciff(args.output, collection=args.collection, index=args.index, bits=args.bits,
+                        description=args.description, overwrite=args.overwrite, progress=not args.quiet)
+    print(f"{describe_export(facts)} -> {args.output}")
     return 0
 
 
@@ -342,13 +395,20 @@ def _run_config(args, verify: bool) -> int:
 def _train_options(p) -> None:
     p.add_argument("--config", required=True, help="configs/train-<name>.yaml")
     p.add_argument("--resume", action="store_true", help="continue from the output's latest checkpoint")
+    p.add_argument("--test", action="store_true", help="then evaluate the final model on the test topics of the "
+                   "settings' test.config through encode, index, search and eval; the last line is "
+                   "'<measure> <value> run=<run file>'")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings overrides, e.g. max_steps=50")
 
 
 def _train(args) -> int:
-    from .train.trainer import load_settings, train
-    print(train(load_settings(args.config, args.overrides), resume=args.resume, progress=not args.quiet))
+    from .train.trainer import load_settings, test_final, train
+    settings = load_settings(args.config, args.overrides)
+    final = train(settings, resume=args.resume, progress=not args.quiet)
+    print(final)
+    if args.test:
+        print(test_final(settings, final, progress=not args.quiet))
     return 0
 
 
@@ -440,6 +500,8 @@ COMMANDS = {
     "encode-queries": ("encode topics once into a pre-encoded topics file (.tsv or .jsonl)", _encode_queries_options,
                        _encode_queries),
     "search": ("search topics on an impact index; write a TREC (or MS MARCO) run", _search_options, _search),
+    "export": ("write a collection as a CIFF file (Common Index File Format) for other engines", _export_options,
+               _export),
     "eval": ("evaluate a run with trec_eval's measures", _eval_options, _eval),
     "compare": ("compare two runs query by query: means, paired t-test, wins/ties/losses", _compare_options,
                 _compare),

@@ -11,7 +11,7 @@ import itertools
 import platform
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -19,10 +19,11 @@ from tqdm import tqdm
 
 from .errors import InputError
 from .formats.artifacts import COLLECTION, check_separate, prepare_output
-from .formats.collection import CollectionWriter
+from .formats.collection import CollectionWriter, LineFormatter
+from .formats.idset import IdSet
 from .formats.readers import Document, count_documents, read_corpus, skipped_entry
 from .model.batching import WINDOW_BATCHES
-from .model.prefetch import prefetch
+from .model.prefetch import Background, prefetch
 from .settings import EncodeSettings
 
 
@@ -61,20 +62,20 @@ def document_windows(docs: Iterator[Document], size: int, part_size: int, skip: 
     batches exactly as an uninterrupted one). The first ``skip`` good documents, already written, are only checked.
     A duplicate id or an empty text stops the run, or with a ``problems`` list is recorded there and skipped."""
     window: list = []
-    seen = set()
+    seen = IdSet()  # bounded memory: 8.8M ids take about 110 MB
     good = 0
     for doc in docs:
         problem = None
-        if doc.id in seen:
+        if not doc.text.strip():  # a skipped empty document does not take its id
+            problem = InputError(f"{doc.where}: " + (f"duplicate document id {doc.id!r}" if doc.id in seen
+                                                     else f"empty text (document {doc.id!r})"))
+        elif not seen.add(doc.id):
             problem = InputError(f"{doc.where}: duplicate document id {doc.id!r}")
-        elif not doc.text.strip():
-            problem = InputError(f"{doc.where}: empty text (document {doc.id!r})")
         if problem is not None:
             if problems is None:
                 raise problem
             problems.append(skipped_entry(problem, doc.id))
             continue
-        seen.add(doc.id)
         good += 1
         if good <= skip:
             continue
@@ -96,8 +97,9 @@ def input_fingerprint(corpus: str) -> list:
 
 def encoding_identity(corpus: str, settings: EncodeSettings, shard: dict | None = None) -> dict:
     """What an encoding is made from; an interrupted encoding resumes only into the same identity."""
+    # the query model is recorded in the manifest but does not change a single document vector
     return {"corpus": corpus, "inputs": input_fingerprint(corpus), "shard": shard,
-            "settings": {k: v for k, v in asdict(settings).items() if k != "device"},
+            "settings": {k: v for k, v in asdict(settings).items() if k not in ("device", "query_model")},
             "docs_per_file": settings.docs_per_file}
 
 
@@ -111,27 +113,40 @@ def build_manifest(corpus: str, settings: EncodeSettings, model_path, vocab_size
         print(f"encode: {truncated} documents were longer than {settings.max_length} tokens and were truncated "
               f"(counted in the manifest)", file=sys.stderr)
     from .model.models import model_identity
-    # the settings once, at the top level (model, scale, max_length, pooling, fields, batch_size, ...)
+    from .model.query_models import query_side
+    # the settings once, at the top level (model, query_model, scale, max_length, pooling, fields, batch_size, ...)
     return {"kind": COLLECTION, "format": "JsonVectorCollection", "corpus": corpus, **asdict(settings),
-            "model_path": str(model_path), "model_identity": model_identity(model_path), "vocab_size": vocab_size,
+            "model_path": str(model_path), "model_identity": model_identity(model_path),
+            **query_side(settings.query_model, model_path), "vocab_size": vocab_size,
             "truncated_documents": truncated, "skipped": {"count": len(problems or []), "documents": problems or []},
             "shard": shard, "seconds": round(seconds, 2), "software": software_versions(), **extra}
 
 
 def encode_windows(model, settings: EncodeSettings, windows: Iterator[list], sink, on_window=None) -> None:
-    """Encode windows of documents and hand each document, in order, to ``sink.write`` (with whether its text was
-    truncated). The next window is read and tokenized on a second thread while the model encodes this one;
-    ``on_window(window)`` is called after each."""
+    """Encode windows of documents and hand each document's line, in order, to ``sink.write_line`` (with its number
+    of terms and whether its text was truncated). Three threads share the work: the next window is read and tokenized
+    on one while the model encodes this one, and the previous window's lines are formatted and written on another;
+    ``on_window(window)`` is called once a window is written."""
+    formatter = LineFormatter(model.vocab)
+
     def tokenized():
         for window in windows:
             yield window, model.token_ids([d.text for d in window], settings.max_length)
 
-    for window, tokens in prefetch(tokenized()):
-        vectors = model.encode_tokenized(tokens, settings.scale, settings.batch_size)
-        for doc, vector, truncated in zip(window, vectors, tokens.truncated):
-            sink.write(doc.id, doc.text, vector, truncated=truncated)
+    def write(item) -> None:
+        window, tokens, batches = item
+        lines: list = [None] * len(window)
+        for batch, triples in batches:
+            for index, (cols, values) in zip(batch, triples.split()):
+                lines[index] = (formatter.line(window[index].id, window[index].text, cols, values), len(cols))
+        for (line, terms), truncated in zip(lines, tokens.truncated):
+            sink.write_line(line, terms, truncated)
         if on_window is not None:
             on_window(window)
+
+    with Background(write) as writer:
+        for window, tokens in prefetch(tokenized()):
+            writer.put((window, tokens, list(model.encode_triples(tokens, settings.scale, settings.batch_size))))
 
 
 def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettings | None = None, *,
@@ -169,6 +184,10 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
     if model is None:
         model = Splade(settings.model, max_length=settings.max_length, pooling=settings.pooling,
                        device=settings.device, dtype=settings.dtype)
+    from .model.query_models import query_side, recorded_query_model
+    if settings.query_model is None:  # a checkpoint trained against its own query side names it
+        settings = replace(settings, query_model=recorded_query_model(model.path))
+    query_side(settings.query_model, model.path)  # a query model that cannot be used fails now, not after encoding
     writer = CollectionWriter(output, docs_per_file=settings.docs_per_file, overwrite=overwrite,
                               identity=encoding_identity(corpus, settings, shard), inputs=[corpus])
     skip = writer.resumed_documents

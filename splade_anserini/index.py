@@ -1,35 +1,67 @@
-"""The indexing job: a JsonVectorCollection -> a Lucene impact index, through Anserini's IndexCollection.
+"""The indexing job: a JsonVectorCollection -> a Lucene impact index.
 
-Anserini indexes the vector's integers as term frequencies (``-impact -pretokenized``); see
-:mod:`.lucene.indexer` for how the index is staged, checked and moved into place.
+Two indexers build the same index (terms, postings, frequencies, stored ids): ``impact`` (the default) writes each
+term once with its weight as the frequency, on all cores whatever the number of part files
+(:mod:`.lucene.impact_writer`); ``anserini`` runs Anserini's IndexCollection (``-impact -pretokenized``: each term
+repeated ``weight`` times, one thread per part file). See :mod:`.lucene.indexer` for how an index is staged,
+checked and moved into place.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from .errors import InputError
+from .formats.artifacts import ENGINES
 from .formats.collection import load_collection
-from .lucene.indexer import anserini_index
+from .lucene.indexer import anserini_writer, staged_index
+
+INDEXERS = ("impact", "anserini")
 
 
-def build_index(collection: str | Path, index: str | Path, *, threads: int | None = None,
-                overwrite: bool = False, verbose: bool = False) -> dict:
+def build_index(collection: str | Path, index: str | Path, *, threads: int | None = None, overwrite: bool = False,
+                verbose: bool = False, indexer: str = "impact", progress: bool = True, engine: str = "lucene",
+                bits: int | None = None) -> dict:
     """Index ``collection`` (or a directory of its shards) into ``index`` with ``threads`` threads (default: all
-    cores; Anserini gives each part file one thread); returns the index manifest (the collection's, plus index
-    facts)."""
+    cores); returns the index manifest (the collection's, plus index facts). ``engine="pisa"`` builds a PISA index
+    instead (:mod:`.pisa`), optionally with impacts re-quantized into ``bits`` bits."""
+    if engine not in ENGINES:
+        raise InputError(f"engine must be one of {tuple(ENGINES)}, not {engine!r}")
+    if engine == "pisa":
+        from .pisa.indexer import build_pisa_index
+        return build_pisa_index(collection, index, bits=bits, overwrite=overwrite, progress=progress, verbose=verbose)
+    if bits is not None:
+        raise InputError("re-quantizing impacts (bits) is for the PISA engine and CIFF export; a Lucene index keeps "
+                         "the collection's impacts")
+    if indexer not in INDEXERS:
+        raise InputError(f"indexer must be one of {INDEXERS}, not {indexer!r}")
     collection = Path(collection)
     manifest, files = load_collection(collection)
     if not files:
         raise InputError(f"{collection}: no part-*.jsonl files beside the manifest")
+    threads = threads or os.cpu_count() or 1
+    facts = {"collection": str(collection.resolve()), "indexer": indexer, "index_threads": threads}
 
-    def link_parts(inputs: Path) -> int:
-        for number, path in enumerate(files):
-            os.symlink(path.resolve(), inputs / f"{number:06d}-{path.name}")
-        return manifest["documents"]
+    if indexer == "anserini":
+        def link_parts(inputs: Path) -> int:
+            for number, path in enumerate(files):
+                os.symlink(path.resolve(), inputs / f"{number:06d}-{path.name}")
+            return manifest["documents"]
 
-    return anserini_index(index, link_parts, collection_class="JsonVectorCollection",
-                          extra_args=("-impact", "-pretokenized"), threads=threads or os.cpu_count() or 1,
-                          manifest=dict(manifest, collection=str(collection.resolve())), what=str(collection),
-                          overwrite=overwrite, inputs=[collection], verbose=verbose)
+        write = anserini_writer(link_parts, collection_class="JsonVectorCollection", threads=threads,
+                                extra_args=("-impact", "-pretokenized"), verbose=verbose)
+    else:
+        def write(staging: Path, log: Path) -> int:
+            from tqdm import tqdm
+
+            from .lucene.impact_writer import write_impact_index
+            with tqdm(total=manifest["documents"], unit="doc", desc="index", disable=not progress,
+                      dynamic_ncols=True, file=sys.stderr, mininterval=1.0) as bar:
+                indexed, empty = write_impact_index(staging, files, threads, bar.update)
+            facts["documents_without_terms"] = empty
+            return indexed
+
+    return staged_index(index, write, manifest=dict(manifest, **facts), what=str(collection), overwrite=overwrite,
+                        inputs=[collection])

@@ -1,9 +1,11 @@
 """The search job: topics -> query vectors -> Lucene impact search -> a run file (TREC or MS MARCO format), with
 its search facts (settings, timings, costs) beside it.
 
-The index's manifest is read once: it decides the query model, scale and pooling (unless given), and it is checked
-against the query side (:func:`check_compatible`). Queries are encoded in batches, or read pre-encoded; the scoring is
-:class:`~splade_anserini.lucene.searcher.ImpactSearcher`'s, exactly Anserini's.
+The index's manifest is read once: it decides the query model (the index's query model: its document model unless
+``encode --query-model`` recorded another), scale and pooling (unless given), and the pair is checked against the
+query side (:func:`check_compatible`). Queries are encoded in batches, or read pre-encoded; inference-free queries
+(:mod:`.model.query_models`) are tokenized and weighted by the index's own statistics, without importing torch. The
+scoring is :class:`~splade_anserini.lucene.searcher.ImpactSearcher`'s, exactly Anserini's.
 """
 
 from __future__ import annotations
@@ -13,18 +15,30 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from .errors import InputError
-from .formats.artifacts import INDEX, MANIFEST, read_manifest, write_atomically
+from .formats.artifacts import ENGINES, MANIFEST, read_manifest, write_atomically
 from .formats.readers import read_topics
 from .formats.runs import RUN_FORMATS, format_run, prepare_run_output, search_facts_path, write_run_file
-from .formats.topics import check_encoded, read_encoded_topics
-from .lucene.queries import SpladeQueryEncoder, encode_topics
+from .formats.topics import check_encoded, encode_topics, read_encoded_topics
+from .lucene.jvm import start_jvm
 from .lucene.searcher import ImpactSearcher
 from .model.models import vocabulary
+from .model.query_models import (
+    IDF,
+    InferenceFreeEncoder,
+    describe_query_model,
+    index_query_model,
+    index_query_spec,
+    is_inference_free,
+    query_model_kind,
+)
 from .settings import SEARCH
 from .stats import percentiles, query_costs
+
+if TYPE_CHECKING:  # importing it imports torch (through Pyserini): only where a SPLADE model encodes queries
+    from .lucene.queries import SpladeQueryEncoder
 
 LATENCY_QUERIES = 1000
 
@@ -32,24 +46,35 @@ LATENCY_QUERIES = 1000
 def check_compatible(settings: dict, manifest: dict, where: str, allow_mismatch: bool = False) -> list[str]:
     """Compare query settings with the index's; refuse a mismatch (scores would be wrong) unless allowed.
 
-    The model is compared by what determines the vectors, the checksums of its weights and tokenizer, where both
-    sides recorded them (an identical copy at another path matches, a retrained checkpoint at the same path does
-    not); by name otherwise. Returns the problems found (empty when all is well); with ``allow_mismatch`` they are
-    printed as a warning."""
+    The query model must be the index's query model (``encode --query-model``; its document model unless another was
+    recorded), compared by what determines the vectors: the checksums of its weights and tokenizer (for an
+    inference-free one: its kind, the tokenizer and a table's checksum) where both sides recorded them (an identical
+    copy at another path matches, a retrained checkpoint at the same path does not), by name otherwise. Queries
+    that record the document model they were made for (encode-queries does) must be for the index's. Returns the
+    problems found (empty when all is well); with ``allow_mismatch`` they are printed as a warning."""
     problems = []
-    ours, theirs = settings.get("model_identity"), manifest.get("model_identity")
+    index_side = index_query_model(manifest)
+    ours, theirs = settings.get("model_identity"), index_side["model_identity"]
     if ours and theirs:
-        for part in ("weights", "tokenizer"):
-            if ours.get(part) != theirs.get(part):
-                problems.append(f"model {settings.get('model')!r} has other {part} than the index's "
-                                f"{manifest.get('model')!r} (sha256 {str(ours.get(part))[:12]} vs "
-                                f"{str(theirs.get(part))[:12]})")
+        if ours.get("inference_free") != theirs.get("inference_free"):
+            problems.append(f"query model {describe_query_model(settings.get('model'), ours)} is not the index's "
+                            f"query model {describe_query_model(index_side['model'], theirs)}")
+        else:
+            for part in ("weights", "tokenizer", "table"):
+                if ours.get(part) != theirs.get(part):
+                    problems.append(f"query model {settings.get('model')!r} has other {part} than the index's "
+                                    f"{index_side['model']!r} (sha256 {str(ours.get(part))[:12]} vs "
+                                    f"{str(theirs.get(part))[:12]})")
     else:
-        model, index_model = settings.get("model"), manifest.get("model")
+        model, index_model = settings.get("model"), index_side["model"]
         same_model = model == index_model or (settings.get("model_path") is not None
-                                              and settings.get("model_path") == manifest.get("model_path"))
+                                              and settings.get("model_path") == index_side["model_path"])
         if model is not None and index_model is not None and not same_model:
             problems.append(f"model {model!r} vs index {index_model!r}")
+    document, index_document = settings.get("document_model_identity"), manifest.get("model_identity")
+    if document and index_document and document != index_document:
+        problems.append(f"the queries were encoded for the documents of model {settings.get('document_model')!r}, "
+                        f"not of the index's {manifest.get('model')!r} (other checksums)")
     if None not in (settings.get("scale"), manifest.get("scale")) and settings["scale"] != manifest["scale"]:
         problems.append(f"scale {settings['scale']} vs index {manifest['scale']}")
     if None not in (settings.get("pooling"), manifest.get("pooling")) and settings["pooling"] != manifest["pooling"]:
@@ -57,11 +82,53 @@ def check_compatible(settings: dict, manifest: dict, where: str, allow_mismatch:
     if problems:
         message = f"Query settings do not match the index {where}: {'; '.join(problems)}"
         if not allow_mismatch:
-            raise InputError(f"{message}. Leave --model/--scale unset to use the index's settings, or pass "
+            raise InputError(f"{message}. Leave --query-model/--scale unset to use the index's settings, or pass "
                              f"--allow-mismatch to search anyway.")
         print(f"WARNING: {message}; searching anyway (--allow-mismatch): scores mix two scales or models.",
               file=sys.stderr)
     return problems
+
+
+def term_statistics(index: str | Path, manifest: dict):
+    """Document count and frequencies of an index (Lucene's, or PISA's by its manifest's kind), for idf queries."""
+    from .formats.artifacts import PISA_INDEX
+    if manifest.get("kind") == PISA_INDEX:
+        from .pisa.statistics import PisaTermStatistics
+        return PisaTermStatistics(index)
+    from .lucene.statistics import LuceneTermStatistics
+    return LuceneTermStatistics(index)
+
+
+def query_encoder(index: str | Path | None, manifest: dict, model: str | None = None, *, scale: float | None = None,
+                  max_length: int | None = None, batch_size: int = SEARCH.batch_size, device: str | None = None):
+    """The encoder of ``model`` (default: the index's query model): an :class:`InferenceFreeEncoder` for ``idf`` or
+    a token-weight file (the index's tokenizer and, for idf, its statistics; no torch), otherwise a SPLADE model's
+    :class:`~splade_anserini.lucene.queries.SpladeQueryEncoder`. Call its ``close()`` when done."""
+    spec = model or (index_query_spec(manifest) if manifest else None)
+    if spec is not None and is_inference_free(spec):
+        statistics = None
+        if query_model_kind(spec) == IDF:
+            if index is None:
+                raise InputError("idf query weights come from an index's statistics: give --index")
+            statistics = term_statistics(index, manifest)
+        try:
+            return InferenceFreeEncoder.for_index(spec, manifest, statistics=statistics, scale=scale,
+                                                  max_length=max_length, batch_size=batch_size,
+                                                  owns_statistics=statistics is not None)
+        except BaseException:
+            if statistics is not None:
+                statistics.close()
+            raise
+    from .lucene.queries import SpladeQueryEncoder
+    return SpladeQueryEncoder(model, manifest=manifest, scale=scale, device=device, batch_size=batch_size,
+                              max_length=max_length)
+
+
+def heaviest_terms(vector: dict, n: int) -> dict:
+    """The ``n`` heaviest terms of a query vector (ties: term order)."""
+    if len(vector) <= n:
+        return vector
+    return dict(sorted(vector.items(), key=lambda item: (-item[1], item[0]))[:n])
 
 
 def search_topics(index: str | Path, topics: str | Path | None, output: str | Path, *,
@@ -69,13 +136,23 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
                   k: int = SEARCH.k, threads: int | None = SEARCH.threads, batch_size: int = SEARCH.batch_size,
                   query_max_length: int | None = SEARCH.query_max_length, min_idf: float = SEARCH.min_idf,
                   remove_query: bool = SEARCH.remove_query, run_format: str = SEARCH.format, tag: str | None = None,
+                  query_top_k: int | None = SEARCH.query_top_k,
                   fields: Sequence[str] | None = None, device: str | None = None, allow_mismatch: bool = False,
-                  encoder: SpladeQueryEncoder | None = None, overwrite: bool = False) -> dict:
+                  encoder: SpladeQueryEncoder | InferenceFreeEncoder | None = None, overwrite: bool = False,
+                  engine: str = "lucene") -> dict:
     """Search every query of ``topics`` (encoded on the fly) or of ``encoded_topics`` (a pre-encoded file, no model
-    needed) on ``index`` and write a run to ``output``; returns facts about the run. An existing run at ``output`` is
-    replaced only with ``overwrite`` (and then its stale metrics go with it)."""
+    needed) on ``index`` and write a run to ``output``; returns facts about the run. ``model`` is the query model
+    (default: the index's query model): a SPLADE model, or ``idf`` / a token-weight JSON file for inference-free
+    queries (see :func:`query_encoder`). An existing run at ``output`` is
+    replaced only with ``overwrite`` (and then its stale metrics go with it). ``query_top_k`` keeps each query's
+    that many heaviest terms (an opt-in trade of effectiveness for speed: each term is a posting list to read).
+    ``engine="pisa"`` searches a PISA index (:mod:`.pisa`) with the same queries, scores and run format."""
+    if engine not in ENGINES:
+        raise InputError(f"engine must be one of {tuple(ENGINES)}, not {engine!r}")
     if k < 1:
         raise InputError("k must be at least 1")
+    if query_top_k is not None and query_top_k < 1:
+        raise InputError("query_top_k must be at least 1")
     if (topics is None) == (encoded_topics is None):
         raise InputError("give either topics (encoded on the fly) or encoded_topics (a pre-encoded file), not both")
     if run_format not in RUN_FORMATS:
@@ -86,14 +163,15 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
     if not Path(index).is_dir():
         raise InputError(f"{index}: no such index directory")
     # An index built elsewhere (e.g. by Anserini) has no manifest: pre-encoded topics can still search it.
-    foreign = not (Path(index) / MANIFEST).is_file()
+    foreign = engine == "lucene" and not (Path(index) / MANIFEST).is_file()
     if foreign and encoded_topics is None and encoder is None and (model is None or scale is None):
         raise InputError(f"{index} has no {MANIFEST} (not built by splade-anserini), so the query model and scale "
                          f"are unknown: pass --model and --scale, or search with --encoded-topics")
-    manifest = {} if foreign else read_manifest(index, (INDEX,), "search")
+    manifest = {} if foreign else read_manifest(index, (ENGINES[engine],), f"search --engine {engine}")
     output = prepare_run_output(output, overwrite, [index, topics, encoded_topics])
     threads = threads or os.cpu_count() or 1
     started = time.time()
+    encoding = None  # seconds spent encoding queries, model loading left out
     if encoded_topics is not None:
         queries = read_encoded_topics(encoded_topics)
         check_encoded(queries, vocabulary(queries.settings.get("model_path") or manifest.get("model_path")))
@@ -102,12 +180,27 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
                   f"scale cannot be checked against the index", file=sys.stderr)
         problems = check_compatible(queries.settings, manifest, str(index), allow_mismatch)
     else:
-        encoder = encoder or SpladeQueryEncoder(model, manifest=manifest, scale=scale, device=device,
-                                                batch_size=batch_size, max_length=query_max_length)
-        problems = check_compatible(encoder.settings, manifest, str(index), allow_mismatch)  # before the work
-        queries = encode_topics(read_topics(topics, fields), encoder)
+        created = encoder is None
+        encoder = encoder or query_encoder(index, manifest, model, scale=scale, max_length=query_max_length,
+                                           batch_size=batch_size, device=device)
+        try:
+            problems = check_compatible(encoder.settings, manifest, str(index), allow_mismatch)  # before the work
+            parsed = read_topics(topics, fields)
+            encoding = time.perf_counter()
+            queries = encode_topics(parsed, encoder)
+            encoding = time.perf_counter() - encoding
+        finally:
+            if created:
+                encoder.close()
+    if query_top_k is not None:
+        queries.vectors = [heaviest_terms(vector, query_top_k) for vector in queries.vectors]
     encoded = time.time()
-    with ImpactSearcher(index, min_idf=min_idf) as searcher:
+    if engine == "pisa":
+        from .pisa.searcher import PisaSearcher as searcher_class
+    else:
+        start_jvm()  # with Anserini on the classpath, before the searcher imports jnius (no query encoder may have)
+        searcher_class = ImpactSearcher
+    with searcher_class(index, min_idf=min_idf) as searcher:
         # One more hit per query where the query's own id may be dropped, so every query still gets k.
         retrieval = time.perf_counter()
         hits = searcher.batch_search(queries.vectors, k + int(remove_query), threads)
@@ -127,9 +220,12 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
                        remove_query, run_format)
     write_run_file(output, lines)
     finished = time.time()
-    facts = {"kind": "run", "index": str(index), "queries": len(queries), "lines": len(lines), "queries_without_hits": len(empty),
+    facts = {"kind": "run", "engine": engine, "index": str(index), "queries": len(queries), "lines": len(lines),
+             "queries_without_hits": len(empty),
              "encode_seconds": round(encoded - started, 3), "search_seconds": round(finished - encoded, 3),
-             "k": k, "threads": threads, "min_idf": min_idf, "format": run_format, "query_source": queries.source,
+             "query_encoding_ms": None if encoding is None else round(1000 * encoding / max(len(queries), 1), 3),
+             "k": k, "threads": threads, "min_idf": min_idf, "query_top_k": query_top_k, "format": run_format,
+             "query_source": queries.source,
              "query_settings": queries.settings, "mismatch": problems,
              "latency_ms": {key: round(value, 3) for key, value in percentiles(latencies, (50, 95, 99)).items()},
              "latency_queries": len(latencies), "throughput_qps": round(len(queries) / max(retrieval, 1e-9), 1),

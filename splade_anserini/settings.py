@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 class EncodeSettings:
     """Everything that determines the encoded output; recorded in the manifest."""
     model: str = "splade-tiny"
+    # the model queries of this collection are encoded with: None (the document model), another SPLADE model, or
+    # inference-free: "idf" (the index's idf) or a JSON {token: weight} file (see model/query_models.py)
+    query_model: str | None = None
     scale: float = 100
     max_length: int = 256
     pooling: str = "max"
@@ -29,6 +32,7 @@ class SearchSettings:
     batch_size: int = 32  # queries encoded per batch
     query_max_length: int | None = None  # the index's max length
     min_idf: float = 0.0
+    query_top_k: int | None = None  # every term
     remove_query: bool = False
     format: str = "trec"
 

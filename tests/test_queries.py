@@ -177,13 +177,22 @@ def test_queries_longer_than_lucenes_clause_limit_are_searched(demo_index, splad
 
 
 def test_docid_table_is_rebuilt_when_it_does_not_match_the_index(tie_index):
+    from splade_anserini.lucene.reader import DocidTable, close_reader, open_reader
     table = tie_index / DOCIDS
-    good = json.loads(table.read_text())
-    assert sorted(good["docids"]) == [f"d{n:03d}" for n in range(60)]
-    table.write_text(json.dumps({"segments": "segments_99", "docids": good["docids"][::-1]}))
+    reader = open_reader(tie_index)
+    commit, size = reader.getIndexCommit().getSegmentsFileName(), reader.maxDoc()
+    close_reader(reader)
+    good = table.read_bytes()
+    ids = DocidTable.load(table, commit, size).lookup(range(size))
+    assert sorted(ids) == [f"d{n:03d}" for n in range(60)]
+    DocidTable.from_ids(ids[::-1]).save(table, "segments_99")  # a table of another commit, in the wrong order
     with ImpactSearcher(tie_index) as searcher:
         assert searcher.search({"bee": 1}, 3) == anserini_search(tie_index, {"bee": 1}, 3)
-    assert json.loads(table.read_text()) == good
+    assert table.read_bytes() == good
+    table.write_bytes(good[:-3])  # damaged: rebuilt too
+    with ImpactSearcher(tie_index) as searcher:
+        assert searcher.search({"bee": 1}, 3) == anserini_search(tie_index, {"bee": 1}, 3)
+    assert table.read_bytes() == good
 
 
 def test_msmarco_run_format_and_its_evaluation(demo_index, tmp_path):

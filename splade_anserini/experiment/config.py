@@ -8,9 +8,12 @@ differs::
     collections/<corpus>.<model>[.<settings>]/   indexes/<corpus>.<model>[.<settings>]/   indexes/<corpus>.bm25/
     runs/<topics>.<model>[.<settings>].trec (+ .metrics.json, .config.yaml)       runs/<topics>.bm25.trec
 
-``<corpus>`` is ``corpus_name`` (default: the experiment's name); ``<settings>`` lists the encoding settings that
-differ from the defaults (``scale50``, ``len512``, ``sum``, ``fields-text``; title + text count as default), so an index built with another scale,
-length, pooling or text fields is never picked up by mistake. ``<topics>`` is the topic set's name: a config has
+``<model>`` is the model's short name, followed by ``q-<query model>`` when ``query_model`` names another (an index
+records the pair, and search checks it, so documents searched with another query model are another index, even
+though their vectors are the same). ``<corpus>`` is ``corpus_name`` (default: the experiment's name); ``<settings>``
+lists the encoding settings that differ from the defaults (``scale50``, ``len512``, ``sum``, ``fields-text``;
+title + text count as default), so an index built with another scale, length, pooling or text fields is never
+picked up by mistake. ``<topics>`` is the topic set's name: a config has
 either one (``topics``, ``qrels``, ``measures``, ``expected`` at the top, named ``topics_name``, by default the corpus
 name) or a list
 ``topic_sets`` of them, each with its own name, topics, qrels, measures and expected scores.
@@ -46,9 +49,10 @@ DEFAULTS = {
     "fields": [],
     "topic_fields": [],
     "model": ENCODE.model,
+    "query_model": ENCODE.query_model,  # None: the model; another SPLADE model, "idf" or a {token: weight} file
     "encode": {key: getattr(ENCODE, key) for key in ("scale", "max_length", "pooling", "batch_size", "docs_per_file",
                                                      "on_error")},
-    "index": {"threads": None},
+    "index": {"threads": None, "indexer": "impact"},
     "search": {**asdict(SEARCH), "encoded_topics": None},
     "bm25": {"enabled": False, "k1": 0.9, "b": 0.4, "threads": None},
     "measures": ["nDCG@10", "RR@10", "R@100", "R@1000", "AP"],
@@ -164,12 +168,21 @@ class Experiment:
 
     @property
     def model_tag(self) -> str:
-        """The model's short name plus every encoding setting that differs from the default."""
+        """The model's short name, its query model's ('q-idf') where it has another, plus every encoding setting that
+        differs from the default."""
         encode = self.config["encode"]
         parts = [slug(self.config["model"])]
+        if self.config["query_model"] not in (None, self.config["model"]):
+            parts.append("q-" + slug(self.config["query_model"]))
         parts += [form.format(encode[key]) for key, (form, default) in NAMED_SETTINGS.items() if encode[key] != default]
         parts += _fields_part(self.config["fields"])
         return ".".join(parts)
+
+    @property
+    def search_tag(self) -> str:
+        """Search settings that change a run beyond its model, as they appear in run names ('.qtop16')."""
+        top = self.config["search"]["query_top_k"]
+        return f".qtop{top}" if top else ""
 
     @property
     def tag(self) -> str:
@@ -200,7 +213,8 @@ class Experiment:
                 measures=list(get("measures")), expected=dict(entry.get("expected", config["expected"])),
                 expected_bm25=dict(entry.get("expected_bm25", config["expected_bm25"])),
                 encoded_topics=entry.get("encoded_topics", config["search"]["encoded_topics"]),
-                run=runs / f"{entry['name']}.{self.model_tag}{suffix}", bm25_run=runs / f"{entry['name']}.bm25.trec"))
+                run=runs / f"{entry['name']}.{self.model_tag}{self.search_tag}{suffix}",
+                bm25_run=runs / f"{entry['name']}.bm25.trec"))
         return sets
 
     @property
@@ -295,6 +309,9 @@ def validate(config: dict, where: str) -> None:
     if config["corpus_name"] is not None and not re.fullmatch(r"[A-Za-z0-9._-]+", str(config["corpus_name"])):
         raise InputError(f"{where}: 'corpus_name' must be a file-name-safe string")
     _validate_topic_sets(config, where)
+    query_model = config["query_model"]
+    if query_model is not None and (not isinstance(query_model, str) or not query_model.strip()):
+        raise InputError(f"{where}: query_model must be a model, 'idf' or a token-weight file (or null: the model)")
     encode = config["encode"]
     if not isinstance(encode["scale"], (int, float)) or encode["scale"] <= 0:
         raise InputError(f"{where}: encode.scale must be a positive number")
@@ -312,6 +329,9 @@ def validate(config: dict, where: str) -> None:
     if search["query_max_length"] is not None and (not isinstance(search["query_max_length"], int)
                                                    or search["query_max_length"] < 3):
         raise InputError(f"{where}: search.query_max_length must be an integer >= 3")
+    top = search["query_top_k"]
+    if top is not None and (not isinstance(top, int) or isinstance(top, bool) or top < 1):
+        raise InputError(f"{where}: search.query_top_k must be a positive integer (or null for every term)")
     if not isinstance(config["bm25"]["enabled"], bool):
         raise InputError(f"{where}: bm25.enabled must be true or false")
     for key in ("k1", "b"):

@@ -28,7 +28,12 @@ def encode_settings(experiment: Experiment):
     from ..settings import EncodeSettings
     config = experiment.config
     encode = config["encode"]
-    return EncodeSettings(model=config["model"], scale=encode["scale"], max_length=encode["max_length"],
+    query_model = config["query_model"]
+    if query_model is None and Path(config["model"]).expanduser().is_dir():  # what encode would read (a trained pair)
+        from ..model.query_models import recorded_query_model
+        query_model = recorded_query_model(Path(config["model"]).expanduser())
+    return EncodeSettings(model=config["model"], query_model=query_model, scale=encode["scale"],
+                          max_length=encode["max_length"],
                           pooling=encode["pooling"], fields=list(config["fields"]), batch_size=encode["batch_size"],
                           docs_per_file=encode["docs_per_file"], on_error=encode["on_error"])
 
@@ -41,8 +46,8 @@ def _source_key(source) -> str:
 
 def _same_settings(manifest: dict, experiment: Experiment) -> list:
     wanted = encode_settings(experiment)
-    checks = {"model": wanted.model, "scale": wanted.scale, "max_length": wanted.max_length,
-              "pooling": wanted.pooling, "fields": wanted.fields}
+    checks = {"model": wanted.model, "query_model": wanted.query_model, "scale": wanted.scale,
+              "max_length": wanted.max_length, "pooling": wanted.pooling, "fields": wanted.fields}
     there = manifest.get("settings") or manifest  # manifests of version 0.1 kept the settings twice, here too
     differences = [f"{key}: {there.get(key)!r} there, {value!r} wanted" for key, value in checks.items()
                    if there.get(key) != value]
@@ -109,7 +114,7 @@ def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progre
             from ..index import build_index
             _say(f"index: {experiment.collection} -> {experiment.index}")
             build_index(experiment.collection, experiment.index, threads=config["index"]["threads"], overwrite=True,
-                        verbose=verbose)
+                        verbose=verbose, indexer=config["index"]["indexer"], progress=progress)
             _save_config(experiment, experiment.index / "config.yaml")
     search = config["search"]
     for topic_set in experiment.topic_sets:
@@ -121,6 +126,7 @@ def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progre
                           encoded_topics=topic_set.encoded_topics, k=search["k"], threads=search["threads"],
                           batch_size=search["batch_size"], query_max_length=search["query_max_length"],
                           min_idf=search["min_idf"], remove_query=search["remove_query"], run_format=search["format"],
+                          query_top_k=search["query_top_k"],
                           fields=topic_set.topic_fields or None, tag=experiment.tag, overwrite=True)
             _save_config(experiment, topic_set.saved_config)
         if "eval" in steps:

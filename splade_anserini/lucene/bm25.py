@@ -18,7 +18,7 @@ from ..formats.artifacts import BM25_INDEX, read_manifest, write_atomically
 from ..formats.readers import read_corpus, read_topics
 from ..formats.runs import format_run, prepare_run_output, search_facts_path, write_run_file
 from ..settings import SEARCH
-from .indexer import anserini_index
+from .indexer import anserini_writer, staged_index
 from .jvm import start_jvm
 
 
@@ -34,11 +34,11 @@ def build_bm25_index(corpus: str | Path, index: str | Path, *, fields: Sequence[
                 count += 1
         return count
 
-    manifest = {"corpus": str(corpus), "fields": list(fields or []),
+    manifest = {"corpus": str(corpus), "fields": list(fields or []), "index_threads": threads or 1,
                 "analyzer": "Anserini default (English, Porter stemming, stopwords)"}
-    return anserini_index(index, write_documents, collection_class="JsonCollection", threads=threads or 1,
-                          manifest=manifest, what=f"{corpus} (BM25)", overwrite=overwrite, kind=BM25_INDEX,
-                          inputs=[corpus], verbose=verbose)
+    write = anserini_writer(write_documents, collection_class="JsonCollection", threads=threads or 1, verbose=verbose)
+    return staged_index(index, write, manifest=manifest, what=f"{corpus} (BM25)", overwrite=overwrite,
+                        kind=BM25_INDEX, inputs=[corpus])
 
 
 def search_bm25(index: str | Path, topics: str | Path, output: str | Path, *, k: int = SEARCH.k, k1: float = 0.9,

@@ -27,6 +27,7 @@ import numpy
 
 from ..errors import InputError
 from ..formats.runs import rank_hits
+from .jvm import start_jvm
 from .reader import close_reader, docid_table, open_reader
 
 FIELD = "contents"
@@ -77,6 +78,7 @@ class ImpactSearcher:
     """Top-k impact search over a Lucene index, with Anserini's scores and ranking, hits as (docid, score)."""
 
     def __init__(self, index: str | Path, *, min_idf: float = 0.0):
+        start_jvm()  # before jnius is first imported: that import starts a JVM, with or without Anserini's jar
         from jnius import autoclass, cast
         self.index = Path(index)
         if not any(self.index.glob("segments_*")):
@@ -193,8 +195,8 @@ class ImpactSearcher:
                 break
             n *= 2
         floor = hits[k - 1][1] if len(hits) >= k else -math.inf
-        docids = self._docids
-        ranked = rank_hits([(docids[doc], score) for doc, score in hits if score >= floor])[:k]
+        kept = [(doc, score) for doc, score in hits if score >= floor]
+        ranked = rank_hits(list(zip(self._docids.lookup([doc for doc, _ in kept]), [score for _, score in kept])))[:k]
         return list(zip([docid for docid, _ in ranked], adjust_ties([score for _, score in ranked])))
 
     def search(self, vector: dict, k: int) -> list[tuple[str, float]]:
