@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -45,6 +46,20 @@ def encode_topics(queries, encoder) -> EncodedTopics:
     :class:`~splade_anserini.model.query_models.InferenceFreeEncoder`)."""
     vectors = encoder.encode_batch([q.text for q in queries])
     return EncodedTopics([q.id for q in queries], vectors, encoder.settings, "encoded on the fly")
+
+
+def kept_terms(vector: dict, df, num_docs: int, min_idf: float) -> dict:
+    """The query terms a search sends, as Pyserini sends them to Lucene: weight > 0, in the index (``df(term)`` > 0)
+    and with idf ``ln(num_docs / df)`` above ``min_idf`` (negative: every indexed term). One rule for every engine and
+    for the trainer's exact scorer, so their hits stay the Lucene run's."""
+    kept = {}
+    for term, weight in vector.items():
+        if weight <= 0:
+            continue
+        count = df(term)
+        if count and (min_idf < 0 or math.log(num_docs / count) > min_idf):
+            kept[term] = weight
+    return kept
 
 
 def check_encoded(topics: EncodedTopics, vocabulary: set | None = None) -> None:

@@ -12,17 +12,16 @@ Pyserini does so.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from ..errors import SetupError
+from ..native_output import redirected
 
 MIN_JAVA_VERSION = 21
 VECTOR_MODULE = "jdk.incubator.vector"
@@ -172,30 +171,10 @@ def _quiet_lucene_warnings() -> None:
     _QUIET_LOGGERS.append(logger)
 
 
-@contextlib.contextmanager
 def java_output(log: Path | None):
     """Send what Java prints (Anserini's log4j INFO lines, Lucene's warnings) to the file ``log`` while the block
-    runs; ``None`` leaves it on the terminal. Java writes to the process's file descriptors 1 and 2, below
-    Python's streams, so those descriptors are redirected (Python's own output in the block goes there too)."""
-    if log is None:
-        yield
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    try:
-        with open(log, "ab") as target:
-            os.dup2(target.fileno(), 1)
-            os.dup2(target.fileno(), 2)
-            try:
-                yield
-            finally:
-                _flush_java()
-                os.dup2(saved[0], 1)
-                os.dup2(saved[1], 2)
-    finally:
-        for fd in saved:
-            os.close(fd)
+    runs; ``None`` leaves it on the terminal (see :func:`~splade_anserini.native_output.redirected`)."""
+    return redirected(log, _flush_java)
 
 
 def _flush_java() -> None:

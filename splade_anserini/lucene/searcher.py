@@ -27,6 +27,7 @@ import numpy
 
 from ..errors import InputError
 from ..formats.runs import rank_hits
+from ..formats.topics import kept_terms
 from .jvm import start_jvm
 from .reader import close_reader, docid_table, open_reader
 
@@ -144,15 +145,8 @@ class ImpactSearcher:
         return value
 
     def kept_terms(self, vector: dict) -> dict:
-        """The query terms Pyserini would send to Lucene: in the index, with idf above ``min_idf``, weight > 0."""
-        kept = {}
-        for term, weight in vector.items():
-            if weight <= 0:
-                continue
-            df = self.df(term)
-            if df and (self.min_idf < 0 or math.log(self.num_docs / df) > self.min_idf):
-                kept[term] = weight
-        return kept
+        """The query terms Pyserini would send to Lucene (:func:`~splade_anserini.formats.topics.kept_terms`)."""
+        return kept_terms(vector, self.df, self.num_docs, self.min_idf)
 
     def _top(self, query, n: int) -> list[tuple[int, float]]:
         """Lucene's top n as (lucene doc, score), ties in Lucene doc order."""

@@ -8,16 +8,14 @@ sum(query weight x impact), exactly what Lucene's impact similarity computes, so
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
 import importlib.machinery
 import importlib.util
-import os
-import sys
 from pathlib import Path
 
 from ..errors import SetupError
+from ..native_output import redirected
 
 # The index as PISA keeps it: its "quantized" scorer takes the stored frequency as the score (our impacts), with
 # fixed blocks of 64 postings for the block-max metadata and SIMD-BP128 compression (pyterrier-pisa's default).
@@ -54,27 +52,7 @@ def pisa_version() -> str | None:
         return None
 
 
-@contextlib.contextmanager
 def native_output(log: Path | None):
     """Send what PISA prints (spdlog's lines, its progress bars) to the file ``log`` while the block runs; ``None``
-    leaves it on the terminal. PISA writes to the process's file descriptors 1 and 2, below Python's streams, so
-    those are redirected, and C's buffers flushed before they are restored."""
-    if log is None:
-        yield
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    try:
-        with open(log, "ab") as target:
-            os.dup2(target.fileno(), 1)
-            os.dup2(target.fileno(), 2)
-            try:
-                yield
-            finally:
-                ctypes.CDLL(None).fflush(None)
-                os.dup2(saved[0], 1)
-                os.dup2(saved[1], 2)
-    finally:
-        for fd in saved:
-            os.close(fd)
+    leaves it on the terminal. C's stdio buffers are flushed before the terminal is restored."""
+    return redirected(log, lambda: ctypes.CDLL(None).fflush(None))

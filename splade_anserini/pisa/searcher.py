@@ -21,6 +21,7 @@ import numpy
 from ..errors import InputError
 from ..formats.artifacts import PISA_INDEX, read_manifest
 from ..formats.runs import rank_hits
+from ..formats.topics import kept_terms
 from ..lucene.searcher import adjust_ties  # a pure function: Anserini's score rounding, no JVM
 from . import BLOCK_SIZE, ENCODING, SCORER, load_pisa
 from .indexer import LEXICONS, TERM_DF, TERMS
@@ -77,16 +78,8 @@ class PisaSearcher:
         return self._statistics.df(term)
 
     def kept_terms(self, vector: dict) -> dict:
-        """The query terms Lucene is sent (see ImpactSearcher.kept_terms): in the index, idf above ``min_idf``,
-        weight > 0."""
-        kept = {}
-        for term, weight in vector.items():
-            if weight <= 0:
-                continue
-            df = self.df(term)
-            if df and (self.min_idf < 0 or math.log(self.num_docs / df) > self.min_idf):
-                kept[term] = weight
-        return kept
+        """The query terms Lucene is sent (:func:`~splade_anserini.formats.topics.kept_terms`)."""
+        return kept_terms(vector, self.df, self.num_docs, self.min_idf)
 
     def _retrieve(self, queries: list, n: int, threads: int) -> dict:
         """PISA's top n of each (position, {term: weight}) query as {position: [(docid, score), ...]}, score

@@ -12,12 +12,12 @@ included. ``tests/test_train.py`` checks the runs against :class:`~splade_anseri
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy
 
 from ..formats.runs import rank_hits
+from ..formats.topics import kept_terms
 from ..settings import SEARCH
 
 # Anserini's tie adjustment: the n-th member of a run of equal scores is lowered by n times this step (in float32).
@@ -62,13 +62,8 @@ class SparseIndex:
         return 0 if entry is None else len(entry[0])
 
     def kept_terms(self, vector: dict, min_idf: float = SEARCH.min_idf) -> dict:
-        """The query terms Lucene would search: in the index, with idf ``ln(N/df)`` above ``min_idf``, weight > 0."""
-        kept = {}
-        for term, weight in vector.items():
-            df = self.df(term)
-            if weight > 0 and df and (min_idf < 0 or math.log(self.num_docs / df) > min_idf):
-                kept[term] = weight
-        return kept
+        """The query terms Lucene would search (:func:`~splade_anserini.formats.topics.kept_terms`)."""
+        return kept_terms(vector, self.df, self.num_docs, min_idf)
 
     def scores(self, vector: dict, min_idf: float = SEARCH.min_idf) -> numpy.ndarray:
         """Every document's integer score for a query vector (0: no shared term, not a hit)."""
