@@ -363,6 +363,32 @@ def test_mined_negatives_never_contain_a_positive_of_their_query(demo_candidates
     assert candidates[qid][0][0] in skipped and all(s > best_positive for d, s in candidates[qid] if d in skipped)
 
 
+def test_the_ensemble_teacher_scores_a_document_the_same_whatever_is_drawn_with_it(demo_candidates):
+    judged, candidates, _ = demo_candidates
+    settings = load_settings(SUPERVISED_CONFIG, ["teacher.kind=ensemble", "teacher.bm25_weight=0.5", "loss=kl"])
+    examples = SupervisedExamples(judged, list(judged.queries), settings)
+    examples.set_candidates("bm25", candidates)
+    qid = next(q for q, hits in candidates.items() if len(hits) >= 10)
+    hits = candidates[qid]
+    # the starting model's scores, made to disagree with BM25's order so that the mix differs from both
+    known = {d: float(i) for i, (d, _) in enumerate(hits)}
+    examples.teacher = {qid: known}
+    a, b, c = hits[0][0], hits[1][0], hits[5][0]
+    pair, triple = examples.teacher_scores(qid, [a, b]), examples.teacher_scores(qid, [a, b, c])
+    assert pair == pytest.approx(triple[:2])
+    # by hand: each retriever standardised over the query's known documents, mixed half and half, put back on
+    # the model's scale
+    model = [known[d] for d, _ in hits]
+    bm25 = [s for _, s in hits]
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    std = lambda xs: math.sqrt(mean([(x - mean(xs)) ** 2 for x in xs]))  # noqa: E731
+    expected = [(0.5 * (known[d] - mean(model)) / std(model) + 0.5 * (s - mean(bm25)) / std(bm25)) * std(model)
+                + mean(model) for d, s in (hits[0], hits[1], hits[5])]
+    assert triple == pytest.approx(expected)
+    # BM25 ranks a above b and the model the other way round: the pair keeps the size of both differences
+    assert triple[0] - triple[1] == pytest.approx(expected[0] - expected[1]) and triple[0] != triple[1]
+
+
 def final_weights(output) -> dict:
     from safetensors.torch import load_file
     return load_file(str(sorted(output.glob("checkpoint-*"))[-1] / "model.safetensors"))
