@@ -1,9 +1,9 @@
 """Consistency checks of finished artifacts: a collection against its manifest, an index against its manifest.
 
 A collection passes when every part file has the checksum and document count its manifest records, every line is
-a JSON object with a valid id (non-empty, no white space or control characters) and a vector of positive integer weights, no id occurs twice, and the counts add
-up. An index passes when Lucene holds the number of documents its manifest says and its docid table matches.
-Problems are reported with the file (and line) they are in.
+a JSON object with a valid id (non-empty, no white space or control characters) and a vector of positive integer
+weights, no id occurs twice, and the counts add up. An index passes when Lucene holds the number of documents its
+manifest says and its docid table matches. Problems are reported with the file (and line) they are in.
 """
 
 from __future__ import annotations

@@ -249,8 +249,8 @@ def _search_options(p) -> None:
     _query_options(p)
     p.add_argument("--k", type=_positive_int, default=SEARCH.k, help="hits per query")
     p.add_argument("--threads", type=_positive_int, default=None, help="search threads (default: all cores)")
-    p.add_argument("--min-idf", type=_finite_float, default=SEARCH.min_idf, help="drop query terms with ln(N/df) <= this, as "
-                   "Pyserini does (0 drops terms found in every document; negative keeps all)")
+    p.add_argument("--min-idf", type=_finite_float, default=SEARCH.min_idf, help="drop query terms with "
+                   "ln(N/df) <= this, as Pyserini does (0 drops terms found in every document; negative keeps all)")
     p.add_argument("--query-top-k", type=_positive_int, default=None, metavar="N",
                    help="keep each query's N heaviest terms: faster, usually a little less effective (default: all)")
     p.add_argument("--format", choices=("trec", "msmarco"), default=SEARCH.format,

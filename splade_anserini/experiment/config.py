@@ -25,6 +25,7 @@ working directory) stands for ``DIR/corpus.jsonl``, ``DIR/queries.tsv`` and ``DI
 from __future__ import annotations
 
 import copy
+import math
 import os
 import re
 from dataclasses import asdict, dataclass
@@ -324,8 +325,10 @@ def validate(config: dict, where: str) -> None:
         raise InputError(f"{where}: search.k must be a positive integer")
     if search["format"] not in ("trec", "msmarco"):
         raise InputError(f"{where}: search.format must be 'trec' or 'msmarco'")
-    if not isinstance(search["min_idf"], (int, float)):
-        raise InputError(f"{where}: search.min_idf must be a number")
+    if not isinstance(search["min_idf"], (int, float)) or not math.isfinite(search["min_idf"]):
+        raise InputError(f"{where}: search.min_idf must be a finite number")
+    if search["on_error"] not in ("stop", "skip"):
+        raise InputError(f"{where}: search.on_error must be 'stop' or 'skip'")
     if search["query_max_length"] is not None and (not isinstance(search["query_max_length"], int)
                                                    or search["query_max_length"] < 3):
         raise InputError(f"{where}: search.query_max_length must be an integer >= 3")

@@ -202,7 +202,7 @@ def replace_directory(staging: Path, target: Path, kind: str) -> None:
 
 def lock_path(output: str | Path) -> Path:
     """The lock file of an output: ``.<name>.lock`` beside it (beside a collection's ``.<name>.partial/`` too)."""
-    output = Path(output)
+    output = Path(os.path.abspath(Path(output).expanduser()))  # "." and "dir/.." have a name only once resolved
     return output.parent / f".{output.name}.lock"
 
 
@@ -215,7 +215,7 @@ def output_lock(output: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
         try:
-            handle = open(path, "a+", encoding="utf-8")
+            handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115  (held open while the lock is held)
         except OSError as err:  # a read-only or foreign directory: say it of the output the user named
             raise InputError(f"{output}: cannot write there ({err.strerror or err})") from None
         try:
