@@ -96,6 +96,8 @@ def id_problem(value: str) -> str | None:
     control characters, so that it is one field in every TREC file (run, qrels) and means the same everywhere."""
     if not value:
         return "is empty"
+    if value.isprintable() and " " not in value:  # the common case, in C: no white space, no control character
+        return None
     for char in value:
         if char.isspace():
             return f"holds white space ({unicodedata.name(char, repr(char))})"
