@@ -308,6 +308,14 @@ def test_an_empty_query_text_is_an_error_or_skipped_and_listed(demo_index, tmp_p
     skipped = json.loads(run.with_name("r.trec.search.json").read_text())["skipped_queries"]
     assert skipped["count"] == 2 and [e["where"] for e in skipped["queries"]] == [f"{topics}:2", f"{topics}:3"]
     assert "skipped 2 bad topic lines" in caplog.text
+    encoded = tmp_path / "q.jsonl"
+    args = ["encode-queries", "--index", str(demo_index), "--topics", str(topics), "--output", str(encoded)]
+    assert main(args) == 2 and not encoded.exists()
+    assert one_line_error(capsys).endswith(f"{topics}:2: empty query text (query '99')")
+    assert main(args + ["--on-error", "skip"]) == 0
+    assert [json.loads(line)["id"] for line in encoded.read_text().splitlines()] == ["q01"]
+    sidecar = json.loads((tmp_path / "q.jsonl.manifest.json").read_text())
+    assert sidecar["skipped_queries"]["count"] == 2
 
 
 def test_a_repeated_query_id_names_both_lines(tmp_path):
@@ -499,5 +507,29 @@ def test_sweep_through_eval_exit_status(tmp_path, capsys, which):
             assert status == 0 and json.loads(out.read_text())["metrics"] == clean, (case, err)
         else:
             assert status == 2 and not out.exists(), (case, err)
+            line = err.strip().splitlines()[-1]
+            assert line.startswith("splade-anserini: error: ") and str(bad) in line, (case, line)
+
+
+def test_sweep_through_search_with_encoded_topics(demo_index, tmp_path, capsys):
+    """Pre-encoded topics through the command line (no model is loaded): exit 0 with the clean run, or exit 2 with
+    one sentence naming the file; never a traceback."""
+    name, content, _ = CLEAN["encoded-topics"]
+    clean = tmp_path / name
+    clean.write_text(content, encoding="utf-8")
+    base = ["search", "--index", str(demo_index), "--k", "10"]
+    assert main([*base, "--encoded-topics", str(clean), "--output", str(tmp_path / "clean.trec")]) == 0
+    for case, (suffix, data, expected) in malformed("encoded-topics", content).items():
+        bad = tmp_path / f"{case}-{name}{suffix}"
+        bad.write_bytes(data)
+        run = tmp_path / f"{case}.trec"
+        capsys.readouterr()
+        status = main([*base, "--encoded-topics", str(bad), "--output", str(run)])
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        if expected is not None:
+            assert status == 0 and run.read_bytes() == (tmp_path / "clean.trec").read_bytes(), (case, err)
+        else:
+            assert status == 2 and not run.exists(), (case, err)
             line = err.strip().splitlines()[-1]
             assert line.startswith("splade-anserini: error: ") and str(bad) in line, (case, line)
