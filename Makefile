@@ -10,6 +10,7 @@
 #   make train CONFIG=configs/train-scifact.yaml  fine-tune a model (ARGS='max_steps=50' overrides, --resume)
 #   make train-scifact-supervised               train on SciFact's train claims, then test; last line: nDCG@10 X run=PATH
 #   make tradeoff-scifact                       two quantization scales on SciFact, then nDCG@10 against FLOPS (PNG)
+#   make docs                                   rewrite docs/commands.md from the argparse definitions in cli.py
 #
 # DATASET defaults to the name in the encode-<name> goal, so `index search eval` follow it; set it to run a
 # single stage alone (`make search DATASET=scifact`). Extra config overrides: ARGS='search.k=100'.
@@ -23,7 +24,7 @@ DATA ?=
 ARGS ?=
 RUN = $(CLI) run --config configs/$(DATASET).yaml $(if $(DATA),--data $(DATA))
 
-.PHONY: setup demo test encode-% index search eval bm25 report train train-scifact-supervised tradeoff-scifact verify-% clean clean-artifacts
+.PHONY: setup demo test docs encode-% index search eval bm25 report train train-scifact-supervised tradeoff-scifact verify-% clean clean-artifacts
 
 setup: $(VENV)/.installed
 
@@ -40,6 +41,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# docs/commands.md is generated, so it cannot drift from the command; tests/test_docs.py fails when it is stale.
+docs: setup
+	$(BIN)/python -m splade_anserini.cli_docs
 
 encode-%: setup
 	$(RUN) --steps encode $(ARGS)

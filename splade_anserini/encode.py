@@ -95,7 +95,7 @@ def input_fingerprint(corpus: str) -> list:
     return [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in source_files(corpus)]
 
 
-# Settings that change no document vector (README: "Same document, same vector"), so a resume may change them: the
+# Settings that change no document vector (docs/speed.md: "Same document, same vector"), so a resume may change them: the
 # query model is only recorded in the manifest, and the batch size only groups documents (vectors do not depend on
 # their batch). The device is left out too, as it always was: resuming on another machine is the point of resuming.
 RESUMABLE_SETTINGS = ("device", "query_model", "batch_size")

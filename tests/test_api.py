@@ -1,4 +1,4 @@
-"""The public API and the architecture's boundaries: a cheap import, the README's Python example, no JVM where no
+"""The public API and the architecture's boundaries: a cheap import, no JVM where no
 Lucene is needed, no torch in the file formats, and no module reaching into another's private names."""
 
 import ast
@@ -26,22 +26,6 @@ def test_importing_the_package_loads_neither_torch_nor_java():
     for name in ("Splade", "EncodeSettings", "encode_corpus", "build_index", "ImpactSearcher", "SpladeQueryEncoder",
                  "search_topics", "evaluate_run", "load_experiment", "run_steps"):
         assert name in splade_anserini.__all__
-
-
-def test_readme_python_api_runs(tmp_path):
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Python API"):]
-    start = section.index("```python") + len("```python")
-    code = section[start:section.index("```", start)]
-    assert 'demo = "splade_anserini/data/demo"' in code
-    out = subprocess.run([sys.executable, "-c", code.replace('"splade_anserini/data/demo"', repr(str(DEMO)))],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
-    metrics = eval(lines[0])  # the dict printed by the example
-    assert metrics["nDCG@10"] > 0.8 and set(metrics) == {"nDCG@10", "R@100"}
-    assert "'octopus'" in lines[1] and lines[2].startswith("[(")
-    assert (tmp_path / "runs" / "api-demo.trec").is_file()
 
 
 def test_file_formats_and_evaluation_need_neither_torch_nor_java():

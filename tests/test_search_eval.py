@@ -1,7 +1,7 @@
 import subprocess
 
 import pytest
-from conftest import DEMO, ROOT
+from conftest import DEMO
 
 from splade_anserini import LuceneImpactSearcher, SpladeQueryEncoder, search_topics
 from splade_anserini.errors import InputError
@@ -70,16 +70,6 @@ def test_drop_in_pyserini_searcher_gives_the_cli_ranking(demo_index, demo_run):
         assert list(run[query.id].items()) == theirs, query.id
     single = searcher.search(queries[0].text, k=50)  # one query, encoded on the spot
     assert [h.docid for h in single] == list(run[queries[0].id])
-
-
-def test_readme_pyserini_example_runs(demo_index, capsys):
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### Pyserini"):]
-    code = section[section.index("```python") + len("```python"):section.index("```", section.index("```python") + 9)]
-    assert "indexes/demo.splade-tiny" in code
-    exec(compile(code.replace("indexes/demo.splade-tiny", str(demo_index)), "README.md", "exec"), {})
-    out = capsys.readouterr().out.splitlines()
-    assert len(out) == 6 and out[-1].startswith("{'q1': [")
 
 
 def test_measures_equal_trec_eval_on_a_real_run(demo_run, trec_eval_cmd):

@@ -1,0 +1,124 @@
+"""docs/commands.md, written from the argparse definitions in cli.py, so the page cannot drift from the command.
+
+``python -m splade_anserini.cli_docs`` (or ``make docs``) rewrites docs/commands.md; ``--check`` exits 1 when the
+file differs from what the parser gives (silent when it is current) (``tests/test_docs.py`` checks the same). No torch, no JVM: only the parser
+is built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .cli import COMMANDS, HelpFormatter, build_parser
+
+DEFAULT_OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "commands.md"
+# A fixed width, so the usage lines do not depend on the terminal the page was generated in.
+USAGE_WIDTH = 100
+
+HEADER = """# Commands
+
+What this page is for: every `splade-anserini` subcommand with all its options and their defaults. It is generated
+from the argparse definitions in `splade_anserini/cli.py` by `make docs` (`python -m splade_anserini.cli_docs`), and
+`tests/test_docs.py` fails when it is not current, so it says what the installed command accepts. What the stages do
+and what they write: [flow.md](flow.md); experiment configs: [experiments.md](experiments.md).
+
+Every command also takes `--debug` (on an error, show the traceback too) and `--help`.
+"""
+
+
+def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The subcommands' parsers by name."""
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def _cell(text: str) -> str:
+    """Table-safe: a | would end the cell, a <name> would read as an HTML tag."""
+    return text.replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
+
+
+def _option_row(action: argparse.Action) -> str:
+    names = ", ".join(f"`{name}`" for name in action.option_strings) if action.option_strings \
+        else f"`{action.metavar or action.dest}`"
+    if action.nargs == 0:
+        value = ""
+    elif action.choices is not None:
+        value = "`" + "|".join(str(choice) for choice in action.choices) + "`"
+    else:
+        value = f"`{action.metavar or action.dest.upper()}`" if action.option_strings else ""
+        if action.nargs in ("+", "*"):
+            value += " ..."
+    help_text = (action.help or "") % {"default": action.default, "prog": "splade-anserini"}
+    shown = HelpFormatter("splade-anserini")._get_help_string(action) != action.help
+    default = "required" if action.required else (f"`{action.default}`" if shown else "")
+    return f"| {names} | {_cell(value)} | {_cell(default)} | {_cell(help_text)} |"
+
+
+def _metavar(action: argparse.Action) -> str:
+    if action.nargs == 0:
+        return ""
+    name = "{" + ",".join(map(str, action.choices)) + "}" if action.choices is not None \
+        else action.metavar or (action.dest.upper() if action.option_strings else action.dest)
+    return {"?": f"[{name}]", "*": f"[{name} ...]", "+": f"{name} [{name} ...]"}.get(action.nargs, name)
+
+
+def _usage(sub: argparse.ArgumentParser) -> str:
+    """The synopsis, written here rather than by argparse, whose layout changes between Python versions."""
+    grouped = {id(a): group for group in sub._mutually_exclusive_groups for a in group._group_actions}
+    words, done = [], set()
+    for action in sub._actions:
+        if action.dest in ("help", "debug") or id(action) in done:
+            continue
+        group = grouped.get(id(action))
+        members = group._group_actions if group else [action]
+        done.update(id(a) for a in members)
+        text = " | ".join(" ".join(filter(None, [a.option_strings[0] if a.option_strings else "", _metavar(a)]))
+                          for a in members)
+        required = group.required if group else (action.required or not action.option_strings)
+        words.append(text if required and not group else f"({text})" if required else f"[{text}]")
+    lines, line = [], f"splade-anserini {sub.prog.split()[-1]}"
+    for word in words:  # wrapped between options, never inside one
+        if len(line) + 1 + len(word) > USAGE_WIDTH:
+            lines.append(line)
+            line = " " * 4 + word
+        else:
+            line += " " + word
+    return "\n".join([*lines, line])
+
+
+def commands_markdown(parser: argparse.ArgumentParser | None = None) -> str:
+    parser = parser or build_parser()
+    subs = subparsers(parser)
+    lines = [HEADER, "| command | what it does |", "|---|---|"]
+    lines += [f"| [`{name}`](#splade-anserini-{name}) | {_cell(COMMANDS[name][0])} |" for name in subs]
+    top = [a for a in parser._actions if a.option_strings and a.dest != "help"]
+    lines += ["", "Options of `splade-anserini` itself: " +
+              "; ".join(f"{', '.join(f'`{o}`' for o in a.option_strings)}: {a.help}" for a in top) + "."]
+    for name, sub in subs.items():
+        actions = [a for a in sub._actions if a.dest not in ("help", "debug")]
+        lines += ["", f"## splade-anserini {name}", "", sub.description or "", "", "```text", _usage(sub), "```"]
+        if actions:
+            lines += ["", "| option | value | default | what it does |", "|---|---|---|---|"]
+            lines += [_option_row(action) for action in actions]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int | str:
+    args = argparse.ArgumentParser(prog="python -m splade_anserini.cli_docs", description=__doc__.split("\n\n")[0])
+    args.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the page to write")
+    args.add_argument("--check", action="store_true", help="write nothing; exit 1 when the page is not current")
+    options = args.parse_args(argv)
+    text = commands_markdown()
+    current = options.output.read_text(encoding="utf-8") if options.output.is_file() else None
+    if options.check:
+        # the message goes to stderr through SystemExit: cli.py is the only module that prints
+        return f"{options.output} is not current: run `make docs`" if current != text else 0
+    if current != text:
+        options.output.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
