@@ -23,8 +23,6 @@ What this page is for: every `splade-anserini` subcommand with all its options a
 from the argparse definitions in `splade_anserini/cli.py` by `make docs` (`python -m splade_anserini.cli_docs`), and
 `tests/test_docs.py` fails when it is not current, so it says what the installed command accepts. What the stages do
 and what they write: [flow.md](flow.md); experiment configs: [experiments.md](experiments.md).
-
-Every command also takes `--debug` (on an error, show the traceback too) and `--help`.
 """
 
 
@@ -64,12 +62,12 @@ def _metavar(action: argparse.Action) -> str:
     return {"?": f"[{name}]", "*": f"[{name} ...]", "+": f"{name} [{name} ...]"}.get(action.nargs, name)
 
 
-def _usage(sub: argparse.ArgumentParser) -> str:
+def _usage(sub: argparse.ArgumentParser, shared: set) -> str:
     """The synopsis, written here rather than by argparse, whose layout changes between Python versions."""
     grouped = {id(a): group for group in sub._mutually_exclusive_groups for a in group._group_actions}
     words, done = [], set()
     for action in sub._actions:
-        if action.dest in ("help", "debug") or id(action) in done:
+        if tuple(action.option_strings) in shared or id(action) in done:
             continue
         group = grouped.get(id(action))
         members = group._group_actions if group else [action]
@@ -88,17 +86,28 @@ def _usage(sub: argparse.ArgumentParser) -> str:
     return "\n".join([*lines, line])
 
 
+def _common(subs: dict[str, argparse.ArgumentParser]) -> list[argparse.Action]:
+    """The options every subcommand takes (--help, --debug ...), listed once rather than under each command."""
+    parsers = list(subs.values())
+    shared = set.intersection(*({tuple(a.option_strings) for a in p._actions if a.option_strings} for p in parsers))
+    return [a for a in parsers[0]._actions if a.option_strings and tuple(a.option_strings) in shared]
+
+
 def commands_markdown(parser: argparse.ArgumentParser | None = None) -> str:
     parser = parser or build_parser()
     subs = subparsers(parser)
-    lines = [HEADER, "| command | what it does |", "|---|---|"]
+    common = _common(subs)
+    shared = {tuple(a.option_strings) for a in common}
+    lines = [HEADER, "Every command takes " + "; ".join(
+        f"{', '.join(f'`{o}`' for o in a.option_strings)} ({a.help})" for a in common) + ".", "",
+        "| command | what it does |", "|---|---|"]
     lines += [f"| [`{name}`](#splade-anserini-{name}) | {_cell(COMMANDS[name][0])} |" for name in subs]
     top = [a for a in parser._actions if a.option_strings and a.dest != "help"]
     lines += ["", "Options of `splade-anserini` itself: " +
               "; ".join(f"{', '.join(f'`{o}`' for o in a.option_strings)}: {a.help}" for a in top) + "."]
     for name, sub in subs.items():
-        actions = [a for a in sub._actions if a.dest not in ("help", "debug")]
-        lines += ["", f"## splade-anserini {name}", "", sub.description or "", "", "```text", _usage(sub), "```"]
+        actions = [a for a in sub._actions if tuple(a.option_strings) not in shared]
+        lines += ["", f"## splade-anserini {name}", "", sub.description or "", "", "```text", _usage(sub, shared), "```"]
         if actions:
             lines += ["", "| option | value | default | what it does |", "|---|---|---|---|"]
             lines += [_option_row(action) for action in actions]
