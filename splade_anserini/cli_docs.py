@@ -8,6 +8,7 @@ is built.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -19,10 +20,11 @@ USAGE_WIDTH = 100
 
 HEADER = """# Commands
 
-What this page is for: every `splade-anserini` subcommand with all its options and their defaults. It is generated
-from the argparse definitions in `splade_anserini/cli.py` by `make docs` (`python -m splade_anserini.cli_docs`), and
-`tests/test_docs.py` fails when it is not current, so it says what the installed command accepts. What the stages do
-and what they write: [flow.md](flow.md); experiment configs: [experiments.md](experiments.md).
+What this page is for: every `splade-anserini` subcommand with all its options and their defaults, and the keys of
+an experiment config with theirs ([below](#experiment-config-keys)). It is generated from the argparse definitions
+in `splade_anserini/cli.py` and the config loader's defaults by `make docs` (`python -m splade_anserini.cli_docs`),
+and `tests/test_docs.py` fails when it is not current, so it says what the installed command accepts. What the
+stages do and what they write: [flow.md](flow.md); experiment configs: [experiments.md](experiments.md).
 """
 
 
@@ -111,7 +113,23 @@ def commands_markdown(parser: argparse.ArgumentParser | None = None) -> str:
         if actions:
             lines += ["", "| option | value | default | what it does |", "|---|---|---|---|"]
             lines += [_option_row(action) for action in actions]
+    lines += ["", *_config_keys()]
     return "\n".join(lines) + "\n"
+
+
+def _config_keys() -> list[str]:
+    """The keys of an experiment config (`run`, `verify`, `key=value` overrides) with their defaults, from the
+    defaults the config loader itself applies."""
+    from .experiment.config import DEFAULTS
+    rows = []
+    for key, value in DEFAULTS.items():
+        items = value.items() if isinstance(value, dict) and value else [(None, value)]
+        rows += [(f"{key}.{sub}" if sub else key, default) for sub, default in items]
+    return ["## Experiment config keys", "",
+            ("The keys of a config for `run` and `verify` (and of their `key=value` overrides; dotted keys reach "
+             "into a section), with the defaults the loader applies; what each means: [experiments.md](experiments.md)."),
+            "", "| key | default |", "|---|---|",
+            *(f"| `{key}` | `{_cell(json.dumps(default))}` |" for key, default in rows)]
 
 
 def main(argv=None) -> int | str:
