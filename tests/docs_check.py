@@ -36,25 +36,32 @@ def pages(root: Path = ROOT) -> list[Path]:
     return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
 
 
+NOT_RUN = re.compile(r"^<!--\s*docs-check:\s*not run\b:?\s*(.*?)\s*-->\s*$")
+
+
 @dataclass
 class Block:
     language: str
     line: int  # of the first line of code, 1-based
     text: str
+    not_run: str | None = None  # why, where the line before the fence says `<!-- docs-check: not run: why -->`
 
 
 def split(text: str) -> tuple[list[tuple[int, str]], list[Block]]:
     """A page's prose lines (number, text) outside fenced code, and its fenced code blocks."""
-    prose, blocks, fence, lines = [], [], None, []
+    prose, blocks, fence, lines, previous = [], [], None, [], ""
     for number, line in enumerate(text.splitlines(), start=1):
         match = FENCE.match(line)
         if fence is None:
             if match:
                 fence, language, start, lines = match.group(2), match.group(3).lower(), number + 1, []
+                marker = NOT_RUN.match(previous.strip())
+                not_run = marker.group(1) if marker else None
             else:
                 prose.append((number, line))
+            previous = line
         elif match and match.group(2).startswith(fence) and not match.group(3):
-            blocks.append(Block(language, start, "\n".join(lines)))
+            blocks.append(Block(language, start, "\n".join(lines), not_run))
             fence = None
         else:
             lines.append(line)
@@ -222,4 +229,6 @@ def check_paths(path: Path, root: Path = ROOT) -> list[str]:
 
 
 def python_examples(path: Path) -> list[Block]:
+    """The page's Python blocks; those marked `<!-- docs-check: not run: why -->` (on the line before the fence:
+    they need what the suite does not have, e.g. a trained checkpoint) are compiled, not run."""
     return [block for block in split(path.read_text(encoding="utf-8"))[1] if block.language == "python"]
