@@ -68,8 +68,9 @@ def _encode_options(p) -> None:
     p.add_argument("--max-length", type=_positive_int, default=defaults.max_length,
                    help="tokens per document, special tokens included")
     p.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size, help="documents per model batch")
-    p.add_argument("--pooling", choices=("max", "sum"), default=defaults.pooling,
-                   help="max (SPLADE v2 and later) or sum (SPLADE v1)")
+    p.add_argument("--pooling", choices=("max", "sum"), default=None,
+                   help="max (SPLADE v2 and later) or sum (SPLADE v1); default: the model's own (a "
+                   f"sentence-transformers model's SpladePooling), {defaults.pooling} for a bare masked LM")
     p.add_argument("--fields", type=_csv, default=[], help="text fields to join, e.g. title,text (default: "
                    "title+text for BEIR files, contents for Pyserini files, the non-id columns of a TSV with a "
                    "header row, all text fields for irds)")

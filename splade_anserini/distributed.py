@@ -74,7 +74,8 @@ def encode_corpus_ray(corpus: str | Path, output: str | Path, settings: EncodeSe
         raise InputError("the Ray backend needs Ray: pip install 'splade-anserini[ray]'") from None
     from tqdm import tqdm
 
-    settings = settings or EncodeSettings()
+    from .encode import with_model_pooling
+    settings = with_model_pooling(settings or EncodeSettings())
     corpus = str(corpus)
     identity = dict(encoding_identity(corpus, settings), docs_per_file=settings.docs_per_file)
     output, staging, done = open_staging(output, identity, overwrite, [corpus])
@@ -118,8 +119,9 @@ def _model_facts(settings: EncodeSettings) -> dict:
     from transformers import AutoConfig
 
     from .model.models import resolve_model
+    from .model.layouts import model_files
     path = resolve_model(settings.model)
-    return {"model_path": str(path), "vocab_size": AutoConfig.from_pretrained(path).vocab_size}
+    return {"model_path": str(path), "vocab_size": AutoConfig.from_pretrained(model_files(path)).vocab_size}
 
 
 def _check_unique_ids(staging: Path, parts: list, results: dict) -> None:

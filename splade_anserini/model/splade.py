@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy
 import torch
 
-from ..errors import SetupError
+from ..errors import InputError, SetupError
 from ..settings import ENCODE
 from .batching import LENGTH_BUCKET, WINDOW_BATCHES, bucket_length, plan_batches
 from .models import resolve_model
@@ -106,12 +106,24 @@ def _parent_and_name(root: torch.nn.Module, target: torch.nn.Module):
 class Splade:
     """A SPLADE encoder over any Hugging Face masked-LM checkpoint.
 
-    ``model`` is a local directory, a Hugging Face id, or an alias such as ``splade-tiny``.
+    ``model`` is a local directory (a masked LM, or a sentence-transformers SparseEncoder: see
+    :mod:`.layouts`), a Hugging Face id, or an alias such as ``splade-tiny``. ``pooling`` None is the model's own:
+    its SpladePooling's for a SparseEncoder, max for a bare masked LM; a SparseEncoder refuses another.
     """
 
     def __init__(self, model: str | Path = ENCODE.model, *, max_length: int = ENCODE.max_length,
-                 pooling: str = ENCODE.pooling, device: str | None = None, dtype: str = "float32",
+                 pooling: str | None = None, device: str | None = None, dtype: str = "float32",
                  projection: str | None = None):
+        from .layouts import read_layout
+        self.name = str(model)
+        self.path = resolve_model(str(model))
+        self.layout = read_layout(self.path)
+        declared = self.layout.pooling
+        if pooling is not None and declared is not None and pooling != declared:
+            raise InputError(f"{self.path} is a sentence-transformers model pooled by {declared} (its SpladePooling "
+                             f"config); pooling {pooling} would not give its vectors: leave the pooling unset or "
+                             f"pass {declared}")
+        pooling = pooling or declared or ENCODE.pooling
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
         if projection is not None and projection not in PROJECTIONS:
@@ -120,8 +132,6 @@ class Splade:
             raise ValueError(f"max_length must be at least 3 (two special tokens and one word), not {max_length}")
         from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-        self.name = str(model)
-        self.path = resolve_model(str(model))
         self.max_length = max_length
         self.pooling = pooling
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -132,10 +142,10 @@ class Splade:
         self.dtype = DTYPES[dtype]
         self._low_precision = None
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-            self.mlm = AutoModelForMaskedLM.from_pretrained(self.path).to(self.device).eval()
+            self.tokenizer = AutoTokenizer.from_pretrained(self.layout.mlm)
+            self.mlm = AutoModelForMaskedLM.from_pretrained(self.layout.mlm).to(self.device).eval()
         except Exception as err:  # also a damaged weights file (safetensors raises its own error type)
-            raise SetupError(f"Could not load a masked-LM model from {self.path}: {type(err).__name__}: "
+            raise SetupError(f"Could not load a masked-LM model from {self.layout.mlm}: {type(err).__name__}: "
                              f"{str(err).splitlines()[0] if str(err) else 'no detail'}") from err
         # The projection onto the vocabulary, kept aside; the model body then yields the transformed hidden
         # states (for BERT: after the MLM head's dense+GELU+LayerNorm) that feed it.
