@@ -62,7 +62,8 @@ def _encode_options(p) -> None:
                    "manifest (default: --model itself, or the query side a checkpoint was trained with, named "
                    "by its query_model.json): another SPLADE model (e.g. an Efficient SPLADE query model), "
                    "'idf' (inference-free: the query's word pieces weighted by the index's idf), or a JSON file of "
-                   "{token: weight} (inference-free, e.g. OpenSearch's idf.json)")
+                   "{token: weight} (inference-free, e.g. OpenSearch's idf.json) or a sentence-transformers "
+                   "SparseStaticEmbedding folder; a sentence-transformers Router model names its own")
     p.add_argument("--scale", type=_positive_float, default=defaults.scale,
                    help="quantization: weight -> round(scale * w)")
     p.add_argument("--max-length", type=_positive_int, default=defaults.max_length,

@@ -25,7 +25,13 @@ from pathlib import Path
 
 from .encode import build_manifest, document_windows, encode_windows, encoding_identity
 from .errors import InputError
-from .formats.collection import PART_PATTERN, PartFile, commit_staging, open_staging, save_progress
+from .formats.collection import (
+    PART_PATTERN,
+    PartFile,
+    commit_staging,
+    open_staging,
+    save_progress,
+)
 from .formats.idset import IdSet
 from .formats.readers import plan_parts, read_corpus
 from .model.batching import WINDOW_BATCHES
@@ -118,8 +124,8 @@ def encode_corpus_ray(corpus: str | Path, output: str | Path, settings: EncodeSe
 def _model_facts(settings: EncodeSettings) -> dict:
     from transformers import AutoConfig
 
-    from .model.models import resolve_model
     from .model.layouts import model_files
+    from .model.models import resolve_model
     path = resolve_model(settings.model)
     return {"model_path": str(path), "vocab_size": AutoConfig.from_pretrained(model_files(path)).vocab_size}
 

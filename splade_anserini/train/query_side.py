@@ -17,9 +17,10 @@ Every checkpoint (and so ``final/``) records the pair in ``query_model.json``, a
 the fixed model as ``query_0_MLMTransformer/`` (``query-model/`` in checkpoints of earlier versions), a table as
 ``query-weights.json`` (``idf`` needs nothing). The checkpoint is also a sentence-transformers ``Router``
 (:func:`~..model.layouts.write_sparse_encoder`): the fixed model, or the table (for ``idf``: the training
-documents' idf) as a ``SparseStaticEmbedding`` in ``query_0_SparseStaticEmbedding/``, is its query route. ``encode --model
-CHECKPOINT`` without ``--query-model`` reads the record (:func:`~..model.query_models.recorded_query_model`), so the
-index records, and ``search`` checks, the pair the documents were trained for.
+documents' idf) as a ``SparseStaticEmbedding`` in ``query_0_SparseStaticEmbedding/``, is its query route.
+``encode --model CHECKPOINT`` without ``--query-model`` reads the record
+(:func:`~..model.query_models.recorded_query_model`), so the index records, and ``search`` checks, the pair the
+documents were trained for.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError
+from ..model.layouts import MODULE_CONFIG, STATIC_WEIGHTS, model_files
 from ..model.query_models import (
     IDF,
     MODEL,
@@ -41,7 +43,6 @@ from ..model.query_models import (
     load_token_weights,
     query_model_kind,
 )
-from ..model.layouts import MODULE_CONFIG, STATIC_WEIGHTS, model_files
 from ..model.splade import Splade
 from .encoder import training_weights
 
