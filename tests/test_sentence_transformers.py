@@ -86,11 +86,19 @@ def test_the_models_own_pooling_is_read_and_what_cannot_be_reproduced_is_refused
     assert torch.equal(model.weights(TEXTS), Splade(splade.path, pooling="sum").weights(TEXTS))
     with pytest.raises(InputError, match="pooled by sum .* pooling max would not give its vectors"):
         Splade(summed, pooling="max")
-    double = sparse_encoder(workspace / "st-log1p", splade.path, activation="log1p_relu")
+    # OpenSearch's activation, log(1 + log(1 + relu(x))): sentence-transformers' own vectors, max and sum pooled
+    for pooling in ("max", "sum"):
+        double = sparse_encoder(workspace / f"st-log1p-{pooling}", splade.path, pooling, activation="log1p_relu")
+        theirs = SparseEncoder(str(double), device="cpu").encode_document(TEXTS, convert_to_tensor=True).to_dense()
+        ours = Splade(double).weights(TEXTS)
+        assert torch.allclose(ours, theirs, atol=1e-5, rtol=0) and not torch.allclose(ours, model.weights(TEXTS))
+    prompted = workspace / "st-prompted"
+    SparseEncoder(modules=[MLMTransformer(str(splade.path)), SpladePooling("max")],
+                  prompts={"query": "query: ", "document": ""}).save(str(prompted))
     assert main(["encode", "--corpus", str(workspace / "corpus.jsonl"), "--output", str(workspace / "refused"),
-                 "--model", str(double), "--quiet"]) == 2
+                 "--model", str(prompted), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err and "activation_function 'log1p_relu' is not reproduced here" in err
+    assert "Traceback" not in err and "it prepends prompts (query) to texts" in err
     assert not (workspace / "refused").exists()
 
 

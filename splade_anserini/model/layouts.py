@@ -11,9 +11,10 @@ Read (``--model`` everywhere):
   another MLM and ``SpladePooling`` (a SPLADE query model). It becomes the recorded pair of
   :mod:`.query_models`: the document route is the model, the query route its query model.
 
-What this project computes is ``log(1 + relu(logit))`` pooled by max or sum over a text's real tokens; a layout that
-asks for anything else (another activation, extra modules, prompts, lower-casing outside the tokenizer) is refused
-in one sentence naming it, never encoded approximately.
+What this project computes is ``log(1 + relu(logit))`` (or, for SpladePooling's ``log1p_relu``,
+``log(1 + log(1 + relu(logit)))``) pooled by max or sum over a text's real tokens; a layout that asks for anything
+else (extra modules, prompts, lower-casing outside the tokenizer, another Transformer task) is refused in one sentence
+naming it, never encoded approximately.
 
 Written (``train``'s checkpoints, :func:`write_sparse_encoder`): the same layouts, so that
 ``SparseEncoder(checkpoint)`` loads what this project trained. This module needs neither torch nor the JVM: a
@@ -38,7 +39,7 @@ MLM_MODULES = ("MLMTransformer", "Transformer")
 POOLING_MODULE = "SpladePooling"
 STATIC_MODULE = "SparseStaticEmbedding"
 ROUTER_MODULE = "Router"
-ACTIVATIONS = ("relu",)  # SpladePooling's log(1 + relu(x)); "log1p_relu" (log(1 + log(1 + relu(x)))) is not ours
+ACTIVATIONS = ("relu", "log1p_relu")  # SpladePooling's activation_function values (model/splade.py computes both)
 QUERY, DOCUMENT = "query", "document"
 # The module classes a checkpoint we write names, by their 5.x import paths: sentence-transformers 5 imports them as
 # they are, 6 maps them onto its own modules (its deprecated-import table).
@@ -55,6 +56,7 @@ class Route:
     """One encoder of a layout: an MLM folder and its pooling, or (``table``) a SparseStaticEmbedding folder."""
     mlm: Path | None = None
     pooling: str | None = None        # None: a bare directory, pooling is the caller's setting
+    activation: str = "relu"
     pooling_config: Path | None = None
     table: Path | None = None
 
@@ -114,8 +116,9 @@ def _mlm_route(root: Path, mlm_folder: Path, mlm_type: str, pooling_folder: Path
         raise InputError(f"{where}: SpladePooling pooling_strategy {strategy!r} is not max or sum")
     if activation not in ACTIVATIONS:
         raise InputError(f"{where}: SpladePooling activation_function {activation!r} is not reproduced here "
-                         f"(only {', '.join(ACTIVATIONS)}: log(1 + relu(x)))")
-    return Route(mlm=mlm_folder, pooling=strategy, pooling_config=pooling_config if pooling_config.is_file() else None)
+                         f"(only {', '.join(ACTIVATIONS)})")
+    return Route(mlm=mlm_folder, pooling=strategy, activation=activation,
+                 pooling_config=pooling_config if pooling_config.is_file() else None)
 
 
 def _route(root: Path, modules: list, where: str) -> Route:
@@ -173,9 +176,9 @@ def read_layout(path: str | Path) -> Layout:
     if structure[QUERY] == structure[DOCUMENT]:  # one encoder under two names
         return Layout(root, "sparse-encoder", document)
     query = _route(root, routes[QUERY], f"{where} (query route)")
-    if query.mlm is not None and query.pooling != document.pooling:
-        raise InputError(f"{where}: its query route pools by {query.pooling} and its document route by "
-                         f"{document.pooling}; a pair here shares one pooling")
+    if query.mlm is not None and (query.pooling, query.activation) != (document.pooling, document.activation):
+        raise InputError(f"{where}: its query route pools by {query.pooling} ({query.activation}) and its document "
+                         f"route by {document.pooling} ({document.activation}); a pair here shares one pooling")
     return Layout(root, "router", document, query)
 
 
@@ -220,8 +223,8 @@ def _write_json(path: Path, value) -> None:
     path.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
 
 
-def _write_pooling(folder: Path, pooling: str, vocab_size: int) -> None:
-    _write_json(folder / MODULE_CONFIG, {"pooling_strategy": pooling, "activation_function": "relu",
+def _write_pooling(folder: Path, pooling: str, activation: str, vocab_size: int) -> None:
+    _write_json(folder / MODULE_CONFIG, {"pooling_strategy": pooling, "activation_function": activation,
                                          "embedding_dimension": vocab_size})
 
 
@@ -229,8 +232,8 @@ def _write_mlm_settings(folder: Path) -> None:
     _write_json(folder / TRANSFORMER_FILE, {"transformer_task": "fill-mask"})
 
 
-def write_sparse_encoder(directory: Path, pooling: str, vocab_size: int, *, document: str = "",
-                         query: str | None = None, query_kind: str | None = None) -> None:
+def write_sparse_encoder(directory: Path, pooling: str, vocab_size: int, *, activation: str = "relu",
+                         document: str = "", query: str | None = None, query_kind: str | None = None) -> None:
     """Make ``directory`` a SparseEncoder: its masked LM (already saved in ``document``, relative; "" for the top)
     with SpladePooling; with ``query`` (a folder already holding a masked LM, ``query_kind`` "model", or a
     SparseStaticEmbedding, "table"), a Router pairing the two."""
@@ -238,18 +241,18 @@ def write_sparse_encoder(directory: Path, pooling: str, vocab_size: int, *, docu
                                             "similarity_fn_name": "dot"})
     if query is None:
         _write_mlm_settings(directory / document)
-        _write_pooling(directory / "1_SpladePooling", pooling, vocab_size)
+        _write_pooling(directory / "1_SpladePooling", pooling, activation, vocab_size)
         _write_json(directory / MODULES_FILE, [
             {"idx": 0, "name": "0", "path": document, "type": WRITTEN_TYPES["MLMTransformer"]},
             {"idx": 1, "name": "1", "path": "1_SpladePooling", "type": WRITTEN_TYPES[POOLING_MODULE]}])
         return
     types = {document: WRITTEN_TYPES["MLMTransformer"], "document_1_SpladePooling": WRITTEN_TYPES[POOLING_MODULE]}
     _write_mlm_settings(directory / document)
-    _write_pooling(directory / "document_1_SpladePooling", pooling, vocab_size)
+    _write_pooling(directory / "document_1_SpladePooling", pooling, activation, vocab_size)
     structure = {QUERY: [query], DOCUMENT: [document, "document_1_SpladePooling"]}
     if query_kind == "model":
         _write_mlm_settings(directory / query)
-        _write_pooling(directory / "query_1_SpladePooling", pooling, vocab_size)
+        _write_pooling(directory / "query_1_SpladePooling", pooling, activation, vocab_size)
         types.update({query: WRITTEN_TYPES["MLMTransformer"], "query_1_SpladePooling": WRITTEN_TYPES[POOLING_MODULE]})
         structure[QUERY].append("query_1_SpladePooling")
     else:

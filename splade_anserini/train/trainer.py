@@ -573,7 +573,8 @@ class Trainer:
         tokenizer.save_pretrained(directory / document)
         write_pair(directory, self.query_side)
         side = self.query_side
-        write_sparse_encoder(directory, self.settings["pooling"], self.splade.vocab_size, document=document,
+        write_sparse_encoder(directory, self.settings["pooling"], self.splade.vocab_size,
+                             activation=self.splade.activation, document=document,
                              query=None if side is None else side.route,
                              query_kind=None if side is None else side.route_kind)
 
