@@ -38,6 +38,7 @@ from ..model.query_models import (
     IDF,
     MODEL,
     PAIR_FILE,
+    TABLE,
     QueryTokenizer,
     inference_free_weights,
     load_token_weights,
@@ -128,7 +129,7 @@ class InferenceFreeSide:
         return [{p: q for p, q in ((p, round(scale * w)) for p, w in vector.items()) if q > 0}
                 for vector in self._weights(texts, self.max_length)]
 
-    route, route_kind = STATIC_FOLDER, "table"
+    route, route_kind = STATIC_FOLDER, TABLE
 
     def save(self, checkpoint: Path) -> str:
         self._save_static(checkpoint / STATIC_FOLDER)
