@@ -159,7 +159,11 @@ def read_layout(path: str | Path) -> Layout:
     _check_prompts(root, where)
     modules = [(_class_name(e["type"]), _folder(root, str(e.get("path", "")))) for e in entries]
     if [name for name, _ in modules] != [ROUTER_MODULE]:
-        return Layout(root, "sparse-encoder", _route(root, modules, where))
+        route = _route(root, modules, where)
+        if route.mlm is None:
+            raise InputError(f"{where}: a SparseStaticEmbedding alone encodes no documents; give it as "
+                             f"--query-model beside a document model")
+        return Layout(root, "sparse-encoder", route)
     folder = modules[0][1]
     config_path = folder / ROUTER_FILE if (folder / ROUTER_FILE).is_file() else folder / "config.json"
     config = _read_json(config_path, "Router config")
