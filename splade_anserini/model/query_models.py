@@ -134,7 +134,7 @@ def recorded_query_model(model_path: str | Path) -> str | None:
         layout = read_layout(model_path)
         if layout.query is None:
             return None
-        return str(layout.query.table or layout.query.mlm)
+        return str(Path(layout.query.table or layout.query.mlm).resolve())
     try:
         spec = json.loads(record_path.read_text(encoding="utf-8"))["query_model"]
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
