@@ -102,6 +102,7 @@ def test_the_models_own_pooling_is_read_and_what_cannot_be_reproduced_is_refused
     assert not (workspace / "refused").exists()
 
 
+@pytest.mark.slow
 def test_an_inference_free_router_is_the_recorded_pair(workspace, splade, tmp_path):
     """A Router (idf weights as its SparseStaticEmbedding query route, splade-tiny as its document route) indexes
     and searches here with the pair it holds; its queries are sentence-transformers' encode_query, quantized."""
@@ -147,6 +148,7 @@ def test_an_inference_free_router_is_the_recorded_pair(workspace, splade, tmp_pa
     assert sum(map(len, ours.values())) > len(ours)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("query_model", [None, "idf", "frozen"], ids=["one-model", "idf-router", "frozen-router"])
 def test_a_trained_checkpoint_loads_in_sentence_transformers_and_encodes_what_we_encode(query_model, tmp_path):
     """2 steps of training: every checkpoint loads in SparseEncoder, whose document and query vectors are ours to
