@@ -25,13 +25,7 @@ from pathlib import Path
 
 from .encode import build_manifest, document_windows, encode_windows, encoding_identity
 from .errors import InputError
-from .formats.collection import (
-    PART_PATTERN,
-    PartFile,
-    commit_staging,
-    open_staging,
-    save_progress,
-)
+from .formats.collection import PART_PATTERN, PartFile, commit_staging, open_staging, save_progress
 from .formats.idset import IdSet
 from .formats.readers import plan_parts, read_corpus
 from .model.batching import WINDOW_BATCHES
