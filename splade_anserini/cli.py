@@ -87,14 +87,16 @@ def _encode_options(p) -> None:
                    "manifest (default: --model itself, or the query side a checkpoint was trained with, named "
                    "by its query_model.json): another SPLADE model (e.g. an Efficient SPLADE query model), "
                    "'idf' (inference-free: the query's word pieces weighted by the index's idf), or a JSON file of "
-                   "{token: weight} (inference-free, e.g. OpenSearch's idf.json)")
+                   "{token: weight} (inference-free, e.g. OpenSearch's idf.json) or a sentence-transformers "
+                   "SparseStaticEmbedding folder; a sentence-transformers Router model names its own")
     p.add_argument("--scale", type=_positive_float, default=defaults.scale,
                    help="quantization: weight -> round(scale * w)")
     p.add_argument("--max-length", type=_positive_int, default=defaults.max_length,
                    help="tokens per document, special tokens included")
     p.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size, help="documents per model batch")
-    p.add_argument("--pooling", choices=("max", "sum"), default=defaults.pooling,
-                   help="max (SPLADE v2 and later) or sum (SPLADE v1)")
+    p.add_argument("--pooling", choices=("max", "sum"), default=None,
+                   help="max (SPLADE v2 and later) or sum (SPLADE v1); default: the model's own (a "
+                   f"sentence-transformers model's SpladePooling), {defaults.pooling} for a bare masked LM")
     p.add_argument("--fields", type=_csv, default=[], help="text fields to join, e.g. title,text (default: "
                    "title+text for BEIR files, contents for Pyserini files, the non-id columns of a TSV with a "
                    "header row, all text fields for irds)")

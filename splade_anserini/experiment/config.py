@@ -285,7 +285,10 @@ def load_experiment(path: str | Path | None = None, overrides=(), data: str | Pa
     # Precedence: the file, then --data, then key=value overrides. Paths are relative to where they were written:
     # the config file's directory for the file's, the working directory for the command line's.
     _resolve_paths(config, base_dir)
-    if config["data"]:
+    # a data directory given on the command line (or as an override) replaces the file's before the file's is
+    # looked at: a config naming a collection this machine lacks still runs on a copy elsewhere
+    data_override = data or any(parse_override(o)[0] == ["data"] for o in overrides)
+    if config["data"] and not data_override:
         _use_data(config, config["data"])
     if data:
         _use_data(config, os.path.normpath(data))
