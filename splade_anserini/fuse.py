@@ -27,7 +27,13 @@ from pathlib import Path
 
 from .errors import InputError
 from .formats.artifacts import sha256_file, write_atomically
-from .formats.runs import format_run, prepare_run_output, read_run, search_facts_path, write_run_file
+from .formats.runs import (
+    format_run,
+    prepare_run_output,
+    read_run,
+    search_facts_path,
+    write_run_file,
+)
 from .settings import FUSE, SEARCH
 
 METHODS = ("rrf", "interpolate", "combsum")
