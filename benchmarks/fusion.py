@@ -89,10 +89,12 @@ def main() -> None:
                        "expected_bm25={}"], data=scifact)
     val_qrels = read_qrels(qrels_file)
     splade_run, bm25_run = read_run(val.run), read_run(val.bm25_run)
-    sweep = {w: evaluate(fuse_runs([splade_run, bm25_run], "interpolate", weights=[w, 1 - w]), val_qrels,
-                         [MEASURE])[0][MEASURE] for w in WEIGHTS}
+    def score(fused: dict) -> float:  # fuse_runs ranks hits as lists; evaluate takes {qid: {docid: score}}
+        return evaluate({q: dict(hits) for q, hits in fused.items()}, val_qrels, [MEASURE])[0][MEASURE]
+
+    sweep = {w: score(fuse_runs([splade_run, bm25_run], "interpolate", weights=[w, 1 - w])) for w in WEIGHTS}
     best = max(WEIGHTS, key=lambda w: (sweep[w], -w))
-    rrf_val = evaluate(fuse_runs([splade_run, bm25_run], "rrf"), val_qrels, [MEASURE])[0][MEASURE]
+    rrf_val = score(fuse_runs([splade_run, bm25_run], "rrf"))
     print(f"validation claims ({len(val_qrels)}), {MEASURE} of w * SPLADE + (1 - w) * BM25 (min-max): "
           + ", ".join(f"{w:g}: {v:.4f}" for w, v in sweep.items()) + f"; RRF {rrf_val:.4f}; chosen w = {best:g}")
 
