@@ -28,11 +28,12 @@ RUN = $(CLI) run --config configs/$(DATASET).yaml $(if $(DATA),--data $(DATA))
 
 setup: $(VENV)/.installed
 
-# pip's ordinary index; torch==2.13.0 (pinned in pyproject.toml) resolves to the CPU wheel on these machines.
-$(VENV)/.installed: pyproject.toml
+# pip's ordinary index, constrained to the exact versions of this project's machines (constraints.txt: torch==2.13.0
+# resolves to the CPU wheel there); pyproject.toml itself only states the ranges the code works with.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	$(CLI) fetch-model splade-tiny
 	touch $@
 
