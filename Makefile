@@ -9,6 +9,7 @@
 #   make report                                 every runs/*.metrics.json in one Markdown table
 #   make train CONFIG=configs/train-scifact.yaml  fine-tune a model (ARGS='max_steps=50' overrides, --resume)
 #   make train-scifact-supervised               train on SciFact's train claims, then test; last line: nDCG@10 X run=PATH
+#   make train-scifact-inference-free           the same for a document model searched with idf queries (no transformer)
 #   make tradeoff-scifact                       two quantization scales on SciFact, then nDCG@10 against FLOPS (PNG)
 #   make docs                                   rewrite docs/commands.md from the argparse definitions in cli.py
 #
@@ -24,7 +25,7 @@ DATA ?=
 ARGS ?=
 RUN = $(CLI) run --config configs/$(DATASET).yaml $(if $(DATA),--data $(DATA))
 
-.PHONY: setup demo test docs encode-% index search eval bm25 report train train-scifact-supervised tradeoff-scifact verify-% clean clean-artifacts
+.PHONY: setup demo test docs encode-% index search eval bm25 report train train-scifact-supervised train-scifact-inference-free tradeoff-scifact verify-% clean clean-artifacts
 
 setup: $(VENV)/.installed
 
@@ -74,6 +75,11 @@ train: setup
 # interrupted training (or finds it done) and evaluates again. The last line: nDCG@10 X.XXXX run=PATH.
 train-scifact-supervised: setup
 	$(CLI) train --config configs/train-scifact-supervised.yaml --resume --test $(ARGS)
+
+# The document side of an inference-free pair, trained on the same claims against idf queries; the best checkpoint
+# records the pair, so the test index is searched with idf queries and no transformer. Last line as above.
+train-scifact-inference-free: setup
+	$(CLI) train --config configs/train-scifact-inference-free.yaml --resume --test $(ARGS)
 
 # Effectiveness against FLOPS on SciFact: splade-tiny at quantization scales 100 and 20 (the latter drops weights
 # under 0.025), then the plot. TRADEOFF_ARGS adds overrides to both runs (e.g. model=checkpoints/.../final).

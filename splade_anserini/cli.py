@@ -394,7 +394,7 @@ def _config_options(p, steps: bool) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. encode.scale=50")
     if steps:
         p.add_argument("--steps", type=_csv, default=None, help="comma-separated subset of encode,index,search,"
-                       "eval,bm25 (default: all; bm25 where the config enables it)")
+                       "eval,bm25,fuse (default: all; bm25 and fuse where the config asks for them)")
 
 
 def _results_table(experiment, results: dict) -> str:
@@ -463,6 +463,31 @@ def _train(args) -> int:
     print(final)
     if args.test:
         print(test_final(settings, final, progress=not args.quiet))
+    return 0
+
+
+def _fuse_options(p) -> None:
+    from .fuse import METHODS, NORMALIZATIONS
+    from .settings import FUSE, SEARCH
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run files of the same topics (TREC or MS MARCO format)")
+    p.add_argument("--method", choices=METHODS, default=FUSE.method, help="reciprocal rank fusion, weighted "
+                   "interpolation of normalised scores (a missing document takes the run's lowest), or CombSUM")
+    p.add_argument("--k", type=float, default=FUSE.k, help="rrf: the constant added to each rank")
+    p.add_argument("--weights", type=float, nargs="+", help="one weight per run, in order (default: 1 each; "
+                   "interpolate: 1 / the number of runs)")
+    p.add_argument("--normalize", choices=NORMALIZATIONS, help=f"interpolate and combsum: per-query score "
+                   f"normalisation (default {FUSE.normalize})")
+    p.add_argument("--depth", type=int, default=SEARCH.k, help="hits kept per query")
+    p.add_argument("--tag", help="the run tag (default splade-anserini.fuse-METHOD)")
+    p.add_argument("--output", required=True, help="the fused run file; its .search.json records the inputs")
+    p.add_argument("--overwrite", action="store_true", help="replace a run that splade-anserini wrote there")
+
+
+def _fuse(args) -> int:
+    from .fuse import fuse
+    facts = fuse(args.runs, args.output, args.method, k=args.k, weights=args.weights, normalize=args.normalize,
+                 depth=args.depth, tag=args.tag, overwrite=args.overwrite)
+    print(f"fused {len(args.runs)} runs ({args.method}) over {facts['queries']} queries -> {args.output}")
     return 0
 
 
@@ -556,6 +581,8 @@ COMMANDS = {
     "search": ("search topics on an impact index; write a TREC (or MS MARCO) run", _search_options, _search),
     "export": ("write a collection as a CIFF file (Common Index File Format) for other engines", _export_options,
                _export),
+    "fuse": ("fuse runs of the same topics (reciprocal rank fusion, interpolation, CombSUM) into one run",
+             _fuse_options, _fuse),
     "eval": ("evaluate a run with trec_eval's measures", _eval_options, _eval),
     "compare": ("compare two runs query by query: means, paired t-test, wins/ties/losses", _compare_options,
                 _compare),
