@@ -10,6 +10,7 @@ scoring is :class:`~splade_anserini.lucene.searcher.ImpactSearcher`'s, exactly A
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -108,13 +109,16 @@ def engine_exactness(engine: str, options: dict | None) -> tuple[str, object]:
     safely skipped), ``"safe"`` for BMP with alpha = beta = 1 (exact by design; its rounding is undone by
     rescoring), ``"no"`` for Seismic and for BMP's approximate settings. Settings are refused for engines without
     any."""
-    if engine == "seismic":
-        from .seismic import SeismicSearch
-        return "no", SeismicSearch(**(options or {}))
-    if engine == "bmp":
-        from .bmp import BmpSearch
-        settings = BmpSearch(**(options or {}))
-        return ("safe" if settings.safe else "no"), settings
+    if engine in ("seismic", "bmp"):
+        from .bmp import BmpSearch, load_bmp
+        from .seismic import SeismicSearch, load_seismic
+        kind, load = (SeismicSearch, load_seismic) if engine == "seismic" else (BmpSearch, load_bmp)
+        load()  # a missing extra is said before any work
+        unknown = set(options or {}) - {f.name for f in dataclasses.fields(kind)}
+        if unknown:
+            raise InputError(f"{engine} has no search setting {sorted(unknown)}")
+        settings = kind(**(options or {}))
+        return ("no" if engine == "seismic" or not settings.safe else "safe"), settings
     if options:
         raise InputError(f"search settings {sorted(options)} are for the Seismic and BMP engines, not {engine}")
     return "yes", None

@@ -16,7 +16,7 @@ from ..formats.forward import ForwardStatistics, read_forward_index
 from ..formats.runs import rank_hits
 from ..formats.topics import kept_terms
 from ..lucene.searcher import adjust_ties  # a pure function: Anserini's score rounding, no JVM
-from . import SeismicSearch, load_seismic, native_output
+from . import SeismicSearch, load_seismic
 from .indexer import INDEX_FILE
 
 
@@ -38,8 +38,7 @@ class SeismicSearcher:
             raise InputError(f"{self.index}: damaged Seismic index ({path.name} missing); rebuild it with "
                              f"splade-anserini index --engine seismic --overwrite")
         seismic = load_seismic()
-        with native_output(self.index / "search.log"):
-            self._index = seismic.SeismicIndex.load(str(path))
+        self._index = seismic.SeismicIndex.load(str(path))
         self._string = seismic.get_seismic_string()
         self._forward = read_forward_index(self.index)
         self._statistics = ForwardStatistics(self._forward)
