@@ -8,8 +8,9 @@ both halves' posting lists (the log-gap cost, estimated from each term's degree 
 split again, down to ``leaf`` documents. Only which terms a document holds matters, not their impacts.
 
 Memory: the forward index is memory-mapped; each swap pass holds a few arrays of one value per posting (its
-document's part, its term, their degree) and one per document: about 50 bytes per posting, nothing per
-(part, term) pair. The order is a
+document's part, its term, their degrees; about 60 bytes per posting) and one per document, plus the (part, term)
+degrees as a dense array while there are at most 16M such pairs (the first levels), by sorting the postings' keys
+after that. The order is a
 function of the collection and the settings only (no randomness), so every engine built with ``--reorder bp`` gets
 the same order. Each swap pass is vectorized over the documents of a level (all the halves of one depth at once).
 """
@@ -34,13 +35,7 @@ def _cost(degree: numpy.ndarray, size: float) -> numpy.ndarray:
     return degree * numpy.log2(size / (degree + 1.0))
 
 
-def _gather(forward: ForwardIndex, rows: numpy.ndarray) -> tuple[numpy.ndarray, numpy.ndarray]:
-    """(owner, term) of every posting of ``rows``: owner = index into ``rows``."""
-    begins = forward.offsets[rows]
-    lengths = forward.offsets[rows + 1] - begins
-    owner = numpy.repeat(numpy.arange(len(rows)), lengths)
-    positions = numpy.repeat(begins - (numpy.cumsum(lengths) - lengths), lengths) + numpy.arange(len(owner))
-    return owner, numpy.asarray(forward.terms[positions], dtype=numpy.int64)
+DENSE_DEGREES = 1 << 24  # (part, term) degrees counted in a dense array up to this many pairs, else by sorting
 
 
 def bp_order(forward: ForwardIndex, *, iterations: int = ITERATIONS, leaf: int = LEAF,
@@ -48,7 +43,10 @@ def bp_order(forward: ForwardIndex, *, iterations: int = ITERATIONS, leaf: int =
     """The BP order of the forward index's documents: an array of collection rows (new position -> row), and facts
     (depth, swaps). Deterministic."""
     documents, terms = forward.documents, len(forward.vocabulary)
+    posting_row = numpy.repeat(numpy.arange(documents, dtype=numpy.int32), numpy.diff(forward.offsets))
+    posting_term = numpy.asarray(forward.terms, dtype=numpy.int64)
     order = numpy.arange(documents, dtype=numpy.int64)  # position -> row
+    position = numpy.arange(documents, dtype=numpy.int64)  # row -> position
     segments = [(0, documents)] if documents > leaf else []  # the parts of the current depth, split all at once
     depth, swaps_total = 0, 0
     while segments and depth < MAX_DEPTH:
@@ -56,17 +54,19 @@ def bp_order(forward: ForwardIndex, *, iterations: int = ITERATIONS, leaf: int =
         begins = numpy.array([b for b, _ in segments], dtype=numpy.int64)
         ends = numpy.array([e for _, e in segments], dtype=numpy.int64)
         middles = (begins + ends) // 2
-        # the part of each active position: 2 s (left half of segment s) or 2 s + 1 (right half)
+        # the part of each position: 2 s (left half of segment s), 2 s + 1 (right half), -1 outside every segment
+        part_of_position = numpy.full(documents, -1, dtype=numpy.int64)
         active = numpy.concatenate([numpy.arange(b, e) for b, e in segments])
         segment_of = numpy.repeat(numpy.arange(len(segments)), ends - begins)
-        side = 2 * segment_of + (active >= middles[segment_of])
+        part_of_position[active] = 2 * segment_of + (active >= middles[segment_of])
         sizes = numpy.empty(2 * len(segments))
         sizes[0::2], sizes[1::2] = middles - begins, ends - middles
         for _ in range(iterations):
-            owner, term = _gather(forward, order[active])
-            here = side[owner]
-            gains = _move_gains(owner, term, here, here ^ 1, sizes, terms, len(active))
-            swapped = _swap(order, active, side, gains, len(segments))
+            here = part_of_position[position[posting_row]]
+            inside = here >= 0
+            gains_by_row = _move_gains(posting_row, posting_term, here, inside, sizes, terms, documents)
+            swapped = _swap(order, position, active, part_of_position[active], gains_by_row[order[active]],
+                            len(segments))
             swaps_total += swapped
             if swapped <= len(active) // 1000:  # converged: fewer than 0.1% of the documents still move
                 break
@@ -77,23 +77,28 @@ def bp_order(forward: ForwardIndex, *, iterations: int = ITERATIONS, leaf: int =
     return order, {"depth": depth, "swaps": swaps_total, "iterations": iterations, "leaf": leaf}
 
 
-def _move_gains(owner, term, here, there, sizes, terms: int, count: int) -> numpy.ndarray:
-    """Per active document: cost(before) - cost(after) of moving it from its part to the other half of its segment,
-    summed over its terms (the standard BP gain). Degrees of (part, term) pairs come from one sort of the postings'
-    (part, term) keys, so memory is per posting, never parts x terms."""
-    keys = here * terms + term
-    unique, inverse, counts = numpy.unique(keys, return_inverse=True, return_counts=True)
-    d_here = counts[inverse].astype(numpy.float64)
-    other = there * terms + term
-    found = numpy.minimum(numpy.searchsorted(unique, other), len(unique) - 1)
-    d_there = numpy.where(unique[found] == other, counts[found], 0).astype(numpy.float64)
+def _move_gains(posting_row, posting_term, here, inside, sizes, terms: int, documents: int) -> numpy.ndarray:
+    """Per document (by row): cost(before) - cost(after) of moving it from its part to the other half of its
+    segment, summed over its terms (the standard BP gain); 0 outside the segments."""
+    rows, term, here = posting_row[inside], posting_term[inside], here[inside]
+    there = here ^ 1
+    keys, other = here * terms + term, there * terms + term
+    if len(sizes) * terms <= DENSE_DEGREES:
+        degree = numpy.bincount(keys, minlength=len(sizes) * terms)
+        d_here, d_there = degree[keys], degree[other]
+    else:  # per posting, never parts x terms: one sort of the (part, term) keys
+        unique, inverse, counts = numpy.unique(keys, return_inverse=True, return_counts=True)
+        d_here = counts[inverse]
+        found = numpy.minimum(numpy.searchsorted(unique, other), len(unique) - 1)
+        d_there = numpy.where(unique[found] == other, counts[found], 0)
+    d_here, d_there = d_here.astype(numpy.float64), d_there.astype(numpy.float64)
     s_here, s_there = sizes[here], sizes[there]
     before = _cost(d_here, s_here) + _cost(d_there, s_there)
     after = _cost(d_here - 1, s_here) + _cost(d_there + 1, s_there)
-    return numpy.bincount(owner, weights=before - after, minlength=count)
+    return numpy.bincount(rows, weights=before - after, minlength=documents)
 
 
-def _swap(order, active, side, gains, segments) -> int:
+def _swap(order, position, active, side, gains, segments) -> int:
     """Swap, in every segment, the i-th best mover of its left half with the i-th best of its right half while
     their gains sum above zero; returns the number of swaps."""
     segment = side // 2
@@ -124,4 +129,6 @@ def _swap(order, active, side, gains, segments) -> int:
         a = active[numpy.concatenate(moves_from)]
         b = active[numpy.concatenate(moves_to)]
         order[a], order[b] = order[b].copy(), order[a].copy()
+        position[order[a]] = a
+        position[order[b]] = b
     return swapped
