@@ -148,7 +148,7 @@ def repeated(vectors: list, at_least: int) -> list:
 
 
 def measure(searcher, vectors: list, k: int, args) -> dict:
-    searcher.batch_search(repeated(vectors, WARM_UP_QUERIES), k, 1)  # warm-up: Java's JIT, the page cache
+    searcher.batch_search(repeated(vectors, args.warm_up), k, 1)  # warm-up: Java's JIT, the page cache
     searcher.latencies = []
     searcher.batch_search(repeated(vectors, args.latency_queries), k, 1)
     latencies = [1000 * t for t in searcher.latencies]
@@ -261,6 +261,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for queries/s")
     parser.add_argument("--latency-queries", type=int, default=500, help="one-thread timings per engine and k")
     parser.add_argument("--throughput-queries", type=int, default=2000, help="queries per throughput measurement")
+    parser.add_argument("--warm-up", type=int, default=WARM_UP_QUERIES, help="queries searched before timing")
     parser.add_argument("--ciff", action="store_true", help="also time the CIFF export (child process, peak memory)")
     parser.add_argument("--engines", nargs="+", default=["lucene", "pisa", "bmp", "seismic"],
                         choices=("lucene", "pisa", "bmp", "seismic"), help="engines to benchmark (Lucene always)")

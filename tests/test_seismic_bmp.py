@@ -87,10 +87,12 @@ def test_bmp_safe_mode_is_a_brute_force_scorer_with_bmps_rounding(demo_bmp, enco
             got = searcher.batch_search(vectors, k)
             for vector, hits in zip(vectors, got):
                 terms = searcher.kept_terms(vector)
-                scores = exact_scores(rounded, everyone, bmp_query_weights(terms), searcher._statistics.term_ids)
+                weights = bmp_query_weights(terms, searcher.scale_weight(terms))
+                scores = exact_scores(rounded, everyone, weights, searcher._statistics.term_ids)
                 ranked = rank_hits([(forward.ids[i], s) for i, s in enumerate(scores.tolist()) if s > 0])[:k]
                 assert hits == list(zip([d for d, _ in ranked], adjust_ties([s for _, s in ranked])))
     assert bmp_query_weights({"a": 3.0, "b": 1.0, "c": 0.01}) == {"a": 32, "b": 11, "c": 1}
+    assert bmp_query_weights({"a": 3.0, "b": 1.0}, 6.0) == {"a": 16, "b": 6}
 
 
 def test_bmp_rescored_run_is_lucenes_run(demo_bmp, lucene_runs, encoder, tmp_path):

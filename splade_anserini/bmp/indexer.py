@@ -17,6 +17,7 @@ INDEX_FILE = "index.bmp"
 # holding only PADDING_TERM, which the searcher adds to every query at the query's smallest weight (BMP weight 1),
 # has bound 1, below every real block that holds a query term, so it is the one left out.
 PADDING_ID, PADDING_TERM = "padding", "\x00padding"
+SCALE_TERM = "\x00scale"  # in no document: its query weight sets BMP's query scale (see splade_anserini.bmp)
 
 
 def write_bmp(forward: ForwardIndex, order: numpy.ndarray, staging: Path, block_size: int) -> dict:
