@@ -184,7 +184,8 @@ def engines_of(case: Case, args) -> list:
         engines.append(("PISA", partial(PisaSearcher, pisa), pisa, manifest))
     if "bmp" in args.engines:
         from splade_anserini.bmp.searcher import BmpSearcher
-        for reorder in (None, "bp"):
+        for reorder in args.bmp_orders:
+            reorder = None if reorder == "collection" else reorder
             bmp, manifest = build(case, workdir, "bmp", reorder=reorder)
             engines.append((f"BMP safe{', BP order' if reorder else ''}", partial(BmpSearcher, bmp), bmp, manifest))
     if "seismic" in args.engines:
@@ -265,6 +266,8 @@ def main() -> None:
     parser.add_argument("--ciff", action="store_true", help="also time the CIFF export (child process, peak memory)")
     parser.add_argument("--engines", nargs="+", default=["lucene", "pisa", "bmp", "seismic"],
                         choices=("lucene", "pisa", "bmp", "seismic"), help="engines to benchmark (Lucene always)")
+    parser.add_argument("--bmp-orders", nargs="+", default=["collection", "bp"], choices=("collection", "bp"),
+                        help="BMP indexes benchmarked: in collection order, reordered by BP")
     parser.add_argument("--sets", nargs="+", default=list(SHARED_SETS), choices=list(SHARED_SETS),
                         help="which real collections")
     args = parser.parse_args()
