@@ -244,3 +244,18 @@ def test_scifact_bmp_gives_lucenes_run_and_seismic_comes_close(reproduced, tmp_p
             assert metrics == {m: lucene[m] for m in metrics}
         else:
             assert abs(metrics["nDCG@10"] - lucene["nDCG@10"]) <= 0.005
+
+
+def test_bmp_query_scale_keeps_scores_in_16_bits():
+    """bmp 0.2.8 sums scores in 16 bits: the scale term's weight is chosen so that no document can pass 65,535."""
+    from splade_anserini.bmp import SCORE_LIMIT, bmp_query_weights, query_scale
+    light = {"a": 10.0, "b": 5.0}
+    assert query_scale(light, {"a": 255, "b": 255}) == 10.0  # 32 x 255 + 16 x 255 fits: BMP's own scale
+    heavy = {f"t{i}": float(100 - i) for i in range(40)}
+    largest = {t: 255 for t in heavy}
+    assert sum(w * 255 for w in bmp_query_weights(heavy).values()) > SCORE_LIMIT  # BMP's own scale would wrap
+    weight = query_scale(heavy, largest)
+    assert weight > 100
+    worst = sum(w * 255 for w in bmp_query_weights(heavy, weight).values())
+    assert SCORE_LIMIT - 255 * len(heavy) < worst <= SCORE_LIMIT  # as large a scale as is safe, about
+    assert query_scale({f"t{i}": 1.0 for i in range(300)}, {f"t{i}": 255 for i in range(300)}) is None
