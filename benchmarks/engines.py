@@ -227,11 +227,11 @@ def bench(case: Case, args) -> dict:
     reference, rows = {}, {}
     for label, open_searcher, index, manifest in engines:
         with open_searcher() as searcher:
-            for k in KS:
+            for k in args.ks:
                 result = measure(searcher, topics.vectors, k, args)
                 reference.setdefault(k, result["hits"])  # the first engine is Lucene's exact search
                 agreement = overlap(reference[k], result["hits"], k)
-                if qrels is not None and k == max(KS):
+                if qrels is not None and k == max(args.ks):
                     run = {qid: dict(hits) for qid, hits in zip(topics.ids, result["hits"])}
                     means, _ = evaluate(run, qrels, MEASURES)
                     scores = " | ".join(f"{means[m]:.4f}" for m in MEASURES)
@@ -262,6 +262,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for queries/s")
     parser.add_argument("--latency-queries", type=int, default=500, help="one-thread timings per engine and k")
     parser.add_argument("--throughput-queries", type=int, default=2000, help="queries per throughput measurement")
+    parser.add_argument("--ks", type=int, nargs="+", default=list(KS), help="the k's measured (nDCG@10 and R@1000 "
+                        "from the largest)")
     parser.add_argument("--warm-up", type=int, default=WARM_UP_QUERIES, help="queries searched before timing")
     parser.add_argument("--ciff", action="store_true", help="also time the CIFF export (child process, peak memory)")
     parser.add_argument("--engines", nargs="+", default=["lucene", "pisa", "bmp", "seismic"],
