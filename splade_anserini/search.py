@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import json
+import logging
+import math
 import os
 import sys
 import time
@@ -20,9 +23,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from .errors import InputError
-from .formats.artifacts import ENGINES, MANIFEST, read_manifest, write_atomically
+from .formats.artifacts import (
+    ENGINES,
+    MANIFEST,
+    output_lock,
+    read_manifest,
+    write_atomically,
+)
 from .formats.readers import read_topics
-from .formats.runs import RUN_FORMATS, format_run, prepare_run_output, search_facts_path, write_run_file
+from .formats.runs import (
+    RUN_FORMATS,
+    format_run,
+    prepare_run_output,
+    search_facts_path,
+    write_run_file,
+)
 from .formats.topics import check_encoded, encode_topics, read_encoded_topics
 from .lucene.jvm import start_jvm
 from .lucene.searcher import ImpactSearcher
@@ -43,6 +58,7 @@ if TYPE_CHECKING:  # importing it imports torch (through Pyserini): only where a
     from .lucene.queries import SpladeQueryEncoder
 
 LATENCY_QUERIES = 1000
+log = logging.getLogger(__name__)
 
 
 def check_compatible(settings: dict, manifest: dict, where: str, allow_mismatch: bool = False) -> list[str]:
@@ -156,6 +172,19 @@ def heaviest_terms(vector: dict, n: int) -> dict:
     return dict(sorted(vector.items(), key=lambda item: (-item[1], item[0]))[:n])
 
 
+def _one_writer(function):
+    """Run ``function`` holding the lock on its ``output`` (see :func:`~.formats.artifacts.output_lock`): a second
+    search into the same run file is refused, naming the first one's process id, before it changes anything."""
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def locked(*args, **kwargs):
+        with output_lock(signature.bind(*args, **kwargs).arguments["output"]):
+            return function(*args, **kwargs)
+    return locked
+
+
+@_one_writer
 def search_topics(index: str | Path, topics: str | Path | None, output: str | Path, *,
                   encoded_topics: str | Path | None = None, model: str | None = None, scale: float | None = None,
                   k: int = SEARCH.k, threads: int | None = SEARCH.threads, batch_size: int = SEARCH.batch_size,
@@ -164,7 +193,8 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
                   query_top_k: int | None = SEARCH.query_top_k,
                   fields: Sequence[str] | None = None, device: str | None = None, allow_mismatch: bool = False,
                   encoder: SpladeQueryEncoder | InferenceFreeEncoder | None = None, overwrite: bool = False,
-                  engine: str = "lucene", engine_settings: dict | None = None) -> dict:
+                  engine: str = "lucene", on_error: str = SEARCH.on_error,
+                  engine_settings: dict | None = None) -> dict:
     """Search every query of ``topics`` (encoded on the fly) or of ``encoded_topics`` (a pre-encoded file, no model
     needed) on ``index`` and write a run to ``output``; returns facts about the run. ``model`` is the query model
     (default: the index's query model): a SPLADE model, or ``idf`` / a token-weight JSON file for inference-free
@@ -174,12 +204,17 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
     ``engine="pisa"`` searches a PISA index (:mod:`.pisa`) with the same queries, scores and run format;
     ``"seismic"`` and ``"bmp"`` search those engines' indexes with their search settings ``engine_settings``
     (:class:`~.seismic.SeismicSearch`, :class:`~.bmp.BmpSearch` fields); the run's facts say whether the
-    setting is exact."""
+    setting is exact. ``on_error="skip"`` skips bad topic lines (an invalid or repeated id, an empty text)
+    instead of stopping, and lists them in the search facts (``skipped_queries``)."""
     if engine not in ENGINES:
         raise InputError(f"engine must be one of {tuple(ENGINES)}, not {engine!r}")
     exact, settings = engine_exactness(engine, engine_settings)
     if k < 1:
         raise InputError("k must be at least 1")
+    if not math.isfinite(min_idf):
+        raise InputError(f"min_idf must be a finite number, not {min_idf!r}")
+    if on_error not in ("stop", "skip"):
+        raise InputError(f"on_error must be 'stop' or 'skip', not {on_error!r}")
     if query_top_k is not None and query_top_k < 1:
         raise InputError("query_top_k must be at least 1")
     if (topics is None) == (encoded_topics is None):
@@ -201,6 +236,7 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
     threads = threads or os.cpu_count() or 1
     started = time.time()
     encoding = None  # seconds spent encoding queries, model loading left out
+    skipped: list | None = [] if on_error == "skip" else None
     if encoded_topics is not None:
         queries = read_encoded_topics(encoded_topics)
         check_encoded(queries, vocabulary(queries.settings.get("model_path") or manifest.get("model_path")))
@@ -214,7 +250,7 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
                                            batch_size=batch_size, device=device)
         try:
             problems = check_compatible(encoder.settings, manifest, str(index), allow_mismatch)  # before the work
-            parsed = read_topics(topics, fields)
+            parsed = read_topics(topics, fields, skipped)
             encoding = time.perf_counter()
             queries = encode_topics(parsed, encoder)
             encoding = time.perf_counter() - encoding
@@ -246,6 +282,9 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
         kept = [searcher.kept_terms(vector) for vector in queries.vectors]
         costs = query_costs(kept, {t: searcher.df(t) for v in kept for t in v}, searcher.num_docs)
         latencies = [1000 * t for t in searcher.latencies]
+    if skipped:
+        log.warning(f"search: skipped {len(skipped)} bad topic lines (listed in {search_facts_path(output).name} "
+                    f"under 'skipped_queries'), first: {skipped[0]['where']}: {skipped[0]['reason']}")
     empty = [qid for qid, h in zip(queries.ids, hits) if not h]
     if empty:
         print(f"note: {len(empty)} of {len(queries)} queries got no hits (no query term occurs in the index with "
@@ -262,6 +301,7 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
              "query_encoding_ms": None if encoding is None else round(1000 * encoding / max(len(queries), 1), 3),
              "k": k, "threads": threads, "min_idf": min_idf, "query_top_k": query_top_k, "format": run_format,
              "query_source": queries.source,
+             "skipped_queries": {"count": len(skipped or []), "queries": skipped or []},
              "query_settings": queries.settings, "mismatch": problems,
              "latency_ms": {key: round(value, 3) for key, value in percentiles(latencies, (50, 95, 99)).items()},
              "latency_queries": len(latencies), "throughput_qps": round(len(queries) / max(retrieval, 1e-9), 1),

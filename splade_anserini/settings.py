@@ -35,6 +35,7 @@ class SearchSettings:
     query_top_k: int | None = None  # every term
     remove_query: bool = False
     format: str = "trec"
+    on_error: str = "stop"  # or "skip": bad topic lines (invalid or repeated id, empty text) are skipped and listed
 
 
 ENCODE = EncodeSettings()

@@ -25,6 +25,7 @@ working directory) stands for ``DIR/corpus.jsonl``, ``DIR/queries.tsv`` and ``DI
 from __future__ import annotations
 
 import copy
+import math
 import os
 import re
 from dataclasses import asdict, dataclass
@@ -239,7 +240,7 @@ def read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise InputError(f"{path}: no such config file")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
@@ -324,8 +325,10 @@ def validate(config: dict, where: str) -> None:
         raise InputError(f"{where}: search.k must be a positive integer")
     if search["format"] not in ("trec", "msmarco"):
         raise InputError(f"{where}: search.format must be 'trec' or 'msmarco'")
-    if not isinstance(search["min_idf"], (int, float)):
-        raise InputError(f"{where}: search.min_idf must be a number")
+    if not isinstance(search["min_idf"], (int, float)) or not math.isfinite(search["min_idf"]):
+        raise InputError(f"{where}: search.min_idf must be a finite number")
+    if search["on_error"] not in ("stop", "skip"):
+        raise InputError(f"{where}: search.on_error must be 'stop' or 'skip'")
     if search["query_max_length"] is not None and (not isinstance(search["query_max_length"], int)
                                                    or search["query_max_length"] < 3):
         raise InputError(f"{where}: search.query_max_length must be an integer >= 3")

@@ -126,7 +126,7 @@ def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progre
                           encoded_topics=topic_set.encoded_topics, k=search["k"], threads=search["threads"],
                           batch_size=search["batch_size"], query_max_length=search["query_max_length"],
                           min_idf=search["min_idf"], remove_query=search["remove_query"], run_format=search["format"],
-                          query_top_k=search["query_top_k"],
+                          query_top_k=search["query_top_k"], on_error=search["on_error"],
                           fields=topic_set.topic_fields or None, tag=experiment.tag, overwrite=True)
             _save_config(experiment, topic_set.saved_config)
         if "eval" in steps:
