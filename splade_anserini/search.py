@@ -295,7 +295,8 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
     write_run_file(output, lines)
     finished = time.time()
     facts = {"kind": "run", "engine": engine, "exact": exact,
-             "engine_settings": None if settings is None else settings.as_dict(), "index": str(index), "queries": len(queries), "lines": len(lines),
+             "engine_settings": None if settings is None else settings.as_dict(), "index": str(index),
+             "queries": len(queries), "lines": len(lines),
              "queries_without_hits": len(empty),
              "encode_seconds": round(encoded - started, 3), "search_seconds": round(finished - encoded, 3),
              "query_encoding_ms": None if encoding is None else round(1000 * encoding / max(len(queries), 1), 3),

@@ -4,10 +4,10 @@ then external docid, Anserini's reported scores).
 With ``rescore`` (the default) the hits are ranked by their exact score (query weight x the collection's impact,
 Lucene's sum), and BMP's rounded scores only choose candidates: BMP's top n (n > k) is fetched, rescored, and kept
 when no document outside it can beat the k-th exact score. A document's BMP score B bounds its exact score S:
-BMP's query weight q' = ceil(w x 32 / m) >= 32 w / m (m: the scale term's weight, see :mod:`splade_anserini.bmp`), and an 8-bit impact d' = round(d f)
->= d f - 1/2 (f: the re-quantization factor, 1 when the impacts fit), so S <= B m / (32 f) + (W / 2 f if f < 1)
-with W the sum of the query weights. When the n-th BMP score's bound is below the k-th exact score the top k is
-proven (given BMP's own top n); otherwise n grows. Without ``rescore`` BMP's scores and ranking are reported.
+BMP's query weight q' = ceil(w x 32 / m) >= 32 w / m (m: the scale term's weight, see :mod:`splade_anserini.bmp`),
+and an 8-bit impact d' = round(d f) >= d f - 1/2 (f: the re-quantization factor, 1 when the impacts fit), so
+S <= B m / (32 f) + (W / 2 f if f < 1) with W the sum of the query weights. When the n-th BMP score's bound is
+below the k-th exact score the top k is proven (given BMP's own top n); otherwise n grows. Without ``rescore`` BMP's scores and ranking are reported.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import numpy
 from ..errors import InputError
 from ..formats.artifacts import BMP_INDEX, read_manifest
 from ..formats.forward import ForwardStatistics, exact_scores, read_forward_index
+from ..formats.postings import requantize
 from ..formats.runs import rank_hits
 from ..formats.topics import kept_terms
 from ..lucene.searcher import adjust_ties  # a pure function: Anserini's score rounding, no JVM
-from ..formats.postings import requantize
 from . import QUERY_TOP, BmpSearch, load_bmp, query_scale
 from .indexer import INDEX_FILE, PADDING_ID, PADDING_TERM, SCALE_TERM
 
