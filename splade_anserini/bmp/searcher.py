@@ -7,7 +7,8 @@ when no document outside it can beat the k-th exact score. A document's BMP scor
 BMP's query weight q' = ceil(w x 32 / m) >= 32 w / m (m: the scale term's weight, see :mod:`splade_anserini.bmp`),
 and an 8-bit impact d' = round(d f) >= d f - 1/2 (f: the re-quantization factor, 1 when the impacts fit), so
 S <= B m / (32 f) + (W / 2 f if f < 1) with W the sum of the query weights. When the n-th BMP score's bound is
-below the k-th exact score the top k is proven (given BMP's own top n); otherwise n grows. Without ``rescore`` BMP's scores and ranking are reported.
+below the k-th exact score the top k is proven (given BMP's own top n); otherwise n grows. Without ``rescore``
+BMP's scores and ranking are reported.
 """
 
 from __future__ import annotations
