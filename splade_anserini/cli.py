@@ -87,14 +87,16 @@ def _encode_options(p) -> None:
                    "manifest (default: --model itself, or the query side a checkpoint was trained with, named "
                    "by its query_model.json): another SPLADE model (e.g. an Efficient SPLADE query model), "
                    "'idf' (inference-free: the query's word pieces weighted by the index's idf), or a JSON file of "
-                   "{token: weight} (inference-free, e.g. OpenSearch's idf.json)")
+                   "{token: weight} (inference-free, e.g. OpenSearch's idf.json) or a sentence-transformers "
+                   "SparseStaticEmbedding folder; a sentence-transformers Router model names its own")
     p.add_argument("--scale", type=_positive_float, default=defaults.scale,
                    help="quantization: weight -> round(scale * w)")
     p.add_argument("--max-length", type=_positive_int, default=defaults.max_length,
                    help="tokens per document, special tokens included")
     p.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size, help="documents per model batch")
-    p.add_argument("--pooling", choices=("max", "sum"), default=defaults.pooling,
-                   help="max (SPLADE v2 and later) or sum (SPLADE v1)")
+    p.add_argument("--pooling", choices=("max", "sum"), default=None,
+                   help="max (SPLADE v2 and later) or sum (SPLADE v1); default: the model's own (a "
+                   f"sentence-transformers model's SpladePooling), {defaults.pooling} for a bare masked LM")
     p.add_argument("--fields", type=_csv, default=[], help="text fields to join, e.g. title,text (default: "
                    "title+text for BEIR files, contents for Pyserini files, the non-id columns of a TSV with a "
                    "header row, all text fields for irds)")
@@ -442,7 +444,7 @@ def _config_options(p, steps: bool) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. encode.scale=50")
     if steps:
         p.add_argument("--steps", type=_csv, default=None, help="comma-separated subset of encode,index,search,"
-                       "eval,bm25 (default: all; bm25 where the config enables it)")
+                       "eval,bm25,fuse (default: all; bm25 and fuse where the config asks for them)")
 
 
 def _results_table(experiment, results: dict) -> str:
@@ -511,6 +513,31 @@ def _train(args) -> int:
     print(final)
     if args.test:
         print(test_final(settings, final, progress=not args.quiet))
+    return 0
+
+
+def _fuse_options(p) -> None:
+    from .fuse import METHODS, NORMALIZATIONS
+    from .settings import FUSE, SEARCH
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run files of the same topics (TREC or MS MARCO format)")
+    p.add_argument("--method", choices=METHODS, default=FUSE.method, help="reciprocal rank fusion, weighted "
+                   "interpolation of normalised scores (a missing document takes the run's lowest), or CombSUM")
+    p.add_argument("--k", type=float, default=FUSE.k, help="rrf: the constant added to each rank")
+    p.add_argument("--weights", type=float, nargs="+", help="one weight per run, in order (default: 1 each; "
+                   "interpolate: 1 / the number of runs)")
+    p.add_argument("--normalize", choices=NORMALIZATIONS, help=f"interpolate and combsum: per-query score "
+                   f"normalisation (default {FUSE.normalize})")
+    p.add_argument("--depth", type=int, default=SEARCH.k, help="hits kept per query")
+    p.add_argument("--tag", help="the run tag (default splade-anserini.fuse-METHOD)")
+    p.add_argument("--output", required=True, help="the fused run file; its .search.json records the inputs")
+    p.add_argument("--overwrite", action="store_true", help="replace a run that splade-anserini wrote there")
+
+
+def _fuse(args) -> int:
+    from .fuse import fuse
+    facts = fuse(args.runs, args.output, args.method, k=args.k, weights=args.weights, normalize=args.normalize,
+                 depth=args.depth, tag=args.tag, overwrite=args.overwrite)
+    print(f"fused {len(args.runs)} runs ({args.method}) over {facts['queries']} queries -> {args.output}")
     return 0
 
 
@@ -604,6 +631,8 @@ COMMANDS = {
     "search": ("search topics on an impact index; write a TREC (or MS MARCO) run", _search_options, _search),
     "export": ("write a collection as a CIFF file (Common Index File Format) for other engines", _export_options,
                _export),
+    "fuse": ("fuse runs of the same topics (reciprocal rank fusion, interpolation, CombSUM) into one run",
+             _fuse_options, _fuse),
     "eval": ("evaluate a run with trec_eval's measures", _eval_options, _eval),
     "compare": ("compare two runs query by query: means, paired t-test, wins/ties/losses", _compare_options,
                 _compare),

@@ -24,7 +24,7 @@ from .formats.idset import IdSet
 from .formats.readers import Document, count_documents, read_corpus, skipped_entry
 from .model.batching import WINDOW_BATCHES
 from .model.prefetch import Background, prefetch
-from .settings import EncodeSettings
+from .settings import ENCODE, EncodeSettings
 
 
 def software_versions() -> dict:
@@ -154,6 +154,16 @@ def encode_windows(model, settings: EncodeSettings, windows: Iterator[list], sin
             writer.put((window, tokens, list(model.encode_triples(tokens, settings.scale, settings.batch_size))))
 
 
+def with_model_pooling(settings: EncodeSettings) -> EncodeSettings:
+    """``settings`` with ``pooling`` None made the model's own: a sentence-transformers model's SpladePooling, the
+    default for a bare masked LM (so the manifest records what was done)."""
+    if settings.pooling is not None:
+        return settings
+    from .model.layouts import read_layout
+    from .model.models import resolve_model
+    return replace(settings, pooling=read_layout(resolve_model(settings.model)).pooling or ENCODE.pooling)
+
+
 def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettings | None = None, *,
                   overwrite: bool = False, progress: bool = True, model=None, shard_id: int = 0,
                   num_shards: int = 1) -> dict:
@@ -163,7 +173,7 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
     ``output/shard-<id>-of-<n>/``; separate processes or machines can each take one, and ``index`` takes the
     directory holding them all. ``model`` may be an already loaded :class:`~splade_anserini.model.splade.Splade`.
     """
-    settings = settings or EncodeSettings()
+    settings = with_model_pooling(settings or EncodeSettings())
     if settings.on_error not in ("stop", "skip"):
         raise InputError(f"on_error must be 'stop' or 'skip', not {settings.on_error!r}")
     problems: list | None = [] if settings.on_error == "skip" else None

@@ -38,5 +38,14 @@ class SearchSettings:
     on_error: str = "stop"  # or "skip": bad topic lines (invalid or repeated id, empty text) are skipped and listed
 
 
+@dataclass
+class FuseSettings:
+    """How runs are fused (``splade-anserini fuse``, a config's ``fusion:``)."""
+    method: str = "rrf"
+    k: float = 60  # RRF's constant, Cormack et al.'s: it damps the weight of the very first ranks
+    normalize: str = "minmax"  # interpolate and combsum: scores on different scales are mapped to [0, 1] per query
+
+
 ENCODE = EncodeSettings()
 SEARCH = SearchSettings()
+FUSE = FuseSettings()
