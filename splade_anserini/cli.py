@@ -149,8 +149,51 @@ def _encode(args) -> int:
 # ---- index -----------------------------------------------------------------------------------------------------
 
 def _engine_option(p) -> None:
-    p.add_argument("--engine", choices=("lucene", "pisa"), default="lucene", help="lucene: Anserini's impact index; "
-                   "pisa: PISA's (pip install 'splade-anserini[pisa]'), same scores and runs, faster queries")
+    p.add_argument("--engine", choices=("lucene", "pisa", "seismic", "bmp"), default="lucene",
+                   help="lucene: Anserini's impact index; pisa: PISA's (pip install 'splade-anserini[pisa]'), same "
+                   "scores and runs, faster queries; seismic: approximate, much faster ('[seismic]'); bmp: block-max "
+                   "pruning, safe by default ('[bmp]'). See docs/engines.md")
+
+
+# Engine knobs: (option, engine, setting, type, help); given ones are passed on, the others keep the engine's defaults.
+_BUILD_KNOBS = (
+    ("--seismic-postings", "seismic", "n_postings", int, "postings kept per term list, on average (default 3500)"),
+    ("--seismic-centroid-fraction", "seismic", "centroid_fraction", float,
+     "blocks per list as a fraction of its postings (default 0.1)"),
+    ("--seismic-summary-energy", "seismic", "summary_energy", float,
+     "share of a block's weight its summary keeps (default 0.4)"),
+    ("--seismic-knn", "seismic", "knn", int, "neighbours per document in a kNN graph (default 0: none)"),
+    ("--bmp-block-size", "bmp", "block_size", int, "documents per block (default 32)"),
+)
+_SEARCH_KNOBS = (
+    ("--seismic-query-cut", "seismic", "query_cut", int, "the query's heaviest terms read (default 10)"),
+    ("--seismic-heap-factor", "seismic", "heap_factor", float,
+     "score a block when its summary score > k-th score x this (default 0.7; smaller: slower, more exact)"),
+    ("--seismic-n-knn", "seismic", "n_knn", int, "kNN neighbours of the hits scored too (default 0)"),
+    ("--bmp-alpha", "bmp", "alpha", float, "block threshold factor (default 1: safe; below 1 approximate)"),
+    ("--bmp-beta", "bmp", "beta", float, "share of the query weight kept (default 1: safe; below 1 approximate)"),
+)
+
+
+def _knob_options(p, knobs) -> None:
+    for option, _, _, kind, text in knobs:
+        p.add_argument(option, type=kind, default=None, help=f"--engine {option.split('-')[2]}: {text}")
+
+
+def _knob_values(args, knobs) -> dict | None:
+    """The engine settings given on the command line; one for another engine is refused."""
+    given = {}
+    for option, engine, setting, _, _ in knobs:
+        value = getattr(args, option[2:].replace("-", "_"))
+        if value is not None:
+            if engine != args.engine:
+                raise InputError(f"{option} is a setting of --engine {engine}, not {args.engine}")
+            given[setting] = value
+    if getattr(args, "bmp_no_rescore", False):
+        if args.engine != "bmp":
+            raise InputError(f"--bmp-no-rescore is a setting of --engine bmp, not {args.engine}")
+        given["rescore"] = False
+    return given or None
 
 
 def _index_options(p) -> None:
@@ -163,6 +206,9 @@ def _index_options(p) -> None:
     _engine_option(p)
     p.add_argument("--bits", type=_positive_int, default=None, help="--engine pisa: re-quantize impacts above "
                    "2^bits-1 into 1..2^bits-1 (8: what PISA's quantized indexes and BMP expect; default: keep them)")
+    p.add_argument("--reorder", choices=("bp",), default=None, help="--engine seismic/bmp: reorder the documents "
+                   "by recursive graph bisection (similar documents on nearby docids); runs are unchanged")
+    _knob_options(p, _BUILD_KNOBS)
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing index (only one that splade-anserini wrote)")
     p.add_argument("--verbose", action="store_true",
@@ -174,7 +220,7 @@ def _index(args) -> int:
     from .index import build_index
     manifest = build_index(args.collection, args.index, threads=args.threads, overwrite=args.overwrite,
                            verbose=args.verbose, indexer=args.indexer, progress=not args.quiet, engine=args.engine,
-                           bits=args.bits)
+                           bits=args.bits, reorder=args.reorder, engine_options=_knob_values(args, _BUILD_KNOBS))
     print(f"indexed {manifest['index_documents']} documents in {manifest['index_seconds']} s -> {args.index}")
     return 0
 
@@ -211,7 +257,7 @@ def _encode_queries_options(p) -> None:
 
 
 def _encode_queries(args) -> int:
-    from .formats.artifacts import INDEX, PISA_INDEX, output_lock, read_manifest
+    from .formats.artifacts import ENGINES, output_lock, read_manifest
     from .formats.readers import read_topics
     from .formats.topics import (
         encode_topics,
@@ -221,7 +267,7 @@ def _encode_queries(args) -> int:
     from .search import query_encoder
     with output_lock(args.output):
         prepare_topics_output(args.output, args.overwrite, [args.topics, args.index])  # before the model loads
-        manifest = read_manifest(args.index, (INDEX, PISA_INDEX), "query encoding") if args.index else {}
+        manifest = read_manifest(args.index, tuple(ENGINES.values()), "query encoding") if args.index else {}
         skipped: list | None = [] if args.on_error == "skip" else None
         queries = read_topics(args.topics, args.topic_fields or None, skipped)
         encoder = query_encoder(args.index, manifest, args.model, scale=args.scale, max_length=args.query_max_length,
@@ -262,6 +308,9 @@ def _search_options(p) -> None:
                    help="search even when the query model/scale differs from the index's (a loud warning instead)")
     p.add_argument("--tag", default=None, help="run tag, the last column (default: splade-anserini.<model>)")
     _engine_option(p)
+    _knob_options(p, _SEARCH_KNOBS)
+    p.add_argument("--bmp-no-rescore", action="store_true", help="--engine bmp: report BMP's own scores (query "
+                   "weights rounded to 1..32, impacts to 8 bits) instead of rescoring its candidates exactly")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing run (only one that splade-anserini wrote); its metrics are removed")
 
@@ -273,7 +322,8 @@ def _search(args) -> int:
                   query_max_length=args.query_max_length, min_idf=args.min_idf, remove_query=args.remove_query,
                   run_format=args.format, tag=args.tag, fields=args.topic_fields or None, device=args.device,
                   allow_mismatch=args.allow_mismatch, overwrite=args.overwrite, engine=args.engine,
-                  query_top_k=args.query_top_k, on_error=args.on_error)
+                  query_top_k=args.query_top_k, on_error=args.on_error,
+                  engine_settings=_knob_values(args, _SEARCH_KNOBS))
     return 0
 
 

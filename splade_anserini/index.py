@@ -23,12 +23,24 @@ INDEXERS = ("impact", "anserini")
 
 def build_index(collection: str | Path, index: str | Path, *, threads: int | None = None, overwrite: bool = False,
                 verbose: bool = False, indexer: str = "impact", progress: bool = True, engine: str = "lucene",
-                bits: int | None = None) -> dict:
+                bits: int | None = None, reorder: str | None = None, engine_options: dict | None = None) -> dict:
     """Index ``collection`` (or a directory of its shards) into ``index`` with ``threads`` threads (default: all
     cores); returns the index manifest (the collection's, plus index facts). ``engine="pisa"`` builds a PISA index
-    instead (:mod:`.pisa`), optionally with impacts re-quantized into ``bits`` bits."""
+    instead (:mod:`.pisa`), optionally with impacts re-quantized into ``bits`` bits; ``"seismic"`` and ``"bmp"``
+    build those engines' indexes (:mod:`.forward_engines`) with their build settings ``engine_options``, optionally
+    with the documents reordered (``reorder="bp"``)."""
     if engine not in ENGINES:
         raise InputError(f"engine must be one of {tuple(ENGINES)}, not {engine!r}")
+    if engine in ("seismic", "bmp"):
+        if bits is not None:
+            raise InputError("re-quantizing impacts (bits) is for the PISA engine and CIFF export; BMP re-quantizes "
+                             "into 8 bits itself, Seismic keeps the collection's impacts")
+        from .forward_engines import build_forward_engine_index
+        return build_forward_engine_index(collection, index, engine, options=engine_options, reorder=reorder,
+                                          overwrite=overwrite, progress=progress, verbose=verbose)
+    if reorder is not None or engine_options:
+        raise InputError("--reorder and engine build settings are for the Seismic and BMP engines (this Lucene/PISA "
+                         "build keeps collection order)")
     if engine == "pisa":
         from .pisa.indexer import build_pisa_index
         return build_pisa_index(collection, index, bits=bits, overwrite=overwrite, progress=progress, verbose=verbose)

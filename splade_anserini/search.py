@@ -10,6 +10,7 @@ scoring is :class:`~splade_anserini.lucene.searcher.ImpactSearcher`'s, exactly A
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import json
@@ -108,12 +109,35 @@ def check_compatible(settings: dict, manifest: dict, where: str, allow_mismatch:
 
 def term_statistics(index: str | Path, manifest: dict):
     """Document count and frequencies of an index (Lucene's, or PISA's by its manifest's kind), for idf queries."""
-    from .formats.artifacts import PISA_INDEX
+    from .formats.artifacts import BMP_INDEX, PISA_INDEX, SEISMIC_INDEX
     if manifest.get("kind") == PISA_INDEX:
         from .pisa.statistics import PisaTermStatistics
         return PisaTermStatistics(index)
+    if manifest.get("kind") in (SEISMIC_INDEX, BMP_INDEX):
+        from .formats.forward import ForwardStatistics, read_forward_index
+        return ForwardStatistics(read_forward_index(index))
     from .lucene.statistics import LuceneTermStatistics
     return LuceneTermStatistics(index)
+
+
+def engine_exactness(engine: str, options: dict | None) -> tuple[str, object]:
+    """(exact, settings) of an engine's search settings: ``"yes"`` for Lucene and PISA (every document scored or
+    safely skipped), ``"safe"`` for BMP with alpha = beta = 1 (exact by design; its rounding is undone by
+    rescoring), ``"no"`` for Seismic and for BMP's approximate settings. Settings are refused for engines without
+    any."""
+    if engine in ("seismic", "bmp"):
+        from .bmp import BmpSearch, load_bmp
+        from .seismic import SeismicSearch, load_seismic
+        kind, load = (SeismicSearch, load_seismic) if engine == "seismic" else (BmpSearch, load_bmp)
+        load()  # a missing extra is said before any work
+        unknown = set(options or {}) - {f.name for f in dataclasses.fields(kind)}
+        if unknown:
+            raise InputError(f"{engine} has no search setting {sorted(unknown)}")
+        settings = kind(**(options or {}))
+        return ("no" if engine == "seismic" or not settings.safe else "safe"), settings
+    if options:
+        raise InputError(f"search settings {sorted(options)} are for the Seismic and BMP engines, not {engine}")
+    return "yes", None
 
 
 def query_encoder(index: str | Path | None, manifest: dict, model: str | None = None, *, scale: float | None = None,
@@ -169,18 +193,22 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
                   query_top_k: int | None = SEARCH.query_top_k,
                   fields: Sequence[str] | None = None, device: str | None = None, allow_mismatch: bool = False,
                   encoder: SpladeQueryEncoder | InferenceFreeEncoder | None = None, overwrite: bool = False,
-                  engine: str = "lucene", on_error: str = SEARCH.on_error) -> dict:
+                  engine: str = "lucene", on_error: str = SEARCH.on_error,
+                  engine_settings: dict | None = None) -> dict:
     """Search every query of ``topics`` (encoded on the fly) or of ``encoded_topics`` (a pre-encoded file, no model
     needed) on ``index`` and write a run to ``output``; returns facts about the run. ``model`` is the query model
     (default: the index's query model): a SPLADE model, or ``idf`` / a token-weight JSON file for inference-free
     queries (see :func:`query_encoder`). An existing run at ``output`` is
     replaced only with ``overwrite`` (and then its stale metrics go with it). ``query_top_k`` keeps each query's
     that many heaviest terms (an opt-in trade of effectiveness for speed: each term is a posting list to read).
-    ``engine="pisa"`` searches a PISA index (:mod:`.pisa`) with the same queries, scores and run format.
-    ``on_error="skip"`` skips bad topic lines (an invalid or repeated id, an empty text) instead of stopping, and
-    lists them in the search facts (``skipped_queries``)."""
+    ``engine="pisa"`` searches a PISA index (:mod:`.pisa`) with the same queries, scores and run format;
+    ``"seismic"`` and ``"bmp"`` search those engines' indexes with their search settings ``engine_settings``
+    (:class:`~.seismic.SeismicSearch`, :class:`~.bmp.BmpSearch` fields); the run's facts say whether the
+    setting is exact. ``on_error="skip"`` skips bad topic lines (an invalid or repeated id, an empty text)
+    instead of stopping, and lists them in the search facts (``skipped_queries``)."""
     if engine not in ENGINES:
         raise InputError(f"engine must be one of {tuple(ENGINES)}, not {engine!r}")
+    exact, settings = engine_exactness(engine, engine_settings)
     if k < 1:
         raise InputError("k must be at least 1")
     if not math.isfinite(min_idf):
@@ -234,6 +262,12 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
     encoded = time.time()
     if engine == "pisa":
         from .pisa.searcher import PisaSearcher as searcher_class
+    elif engine == "seismic":
+        from .seismic.searcher import SeismicSearcher
+        searcher_class = functools.partial(SeismicSearcher, settings=settings)
+    elif engine == "bmp":
+        from .bmp.searcher import BmpSearcher
+        searcher_class = functools.partial(BmpSearcher, settings=settings)
     else:
         start_jvm()  # with Anserini on the classpath, before the searcher imports jnius (no query encoder may have)
         searcher_class = ImpactSearcher
@@ -260,7 +294,9 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
                        remove_query, run_format)
     write_run_file(output, lines)
     finished = time.time()
-    facts = {"kind": "run", "engine": engine, "index": str(index), "queries": len(queries), "lines": len(lines),
+    facts = {"kind": "run", "engine": engine, "exact": exact,
+             "engine_settings": None if settings is None else settings.as_dict(), "index": str(index),
+             "queries": len(queries), "lines": len(lines),
              "queries_without_hits": len(empty),
              "encode_seconds": round(encoded - started, 3), "search_seconds": round(finished - encoded, 3),
              "query_encoding_ms": None if encoding is None else round(1000 * encoding / max(len(queries), 1), 3),
