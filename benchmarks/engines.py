@@ -86,9 +86,10 @@ def scale_case(args) -> Case | None:
 def build(case: Case, workdir: Path, engine: str, bits: int | None = None, **options) -> tuple[Path, dict]:
     from splade_anserini.formats.artifacts import read_manifest
     from splade_anserini.index import build_index
+    from splade_anserini.settings import IndexSettings
     index = workdir / f"{case.name.replace(' ', '-')}.{engine}{bits or ''}"
     if not (index / "manifest.json").is_file():
-        build_index(case.collection, index, engine=engine, bits=bits, progress=True, **options)
+        build_index(case.collection, index, IndexSettings(engine=engine, bits=bits, **options), progress=True)
     manifest = read_manifest(index)
     if manifest.get("collection") != str(case.collection.resolve()):
         sys.exit(f"{index} was built from {manifest.get('collection')}, not {case.collection}; remove it")

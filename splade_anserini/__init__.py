@@ -21,7 +21,9 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Splade": "model.splade",
     "EncodeSettings": "settings",
+    "IndexSettings": "settings",
     "SearchSettings": "settings",
+    "Bm25Settings": "settings",
     "encode_corpus": "encode",
     "build_index": "index",
     "search_topics": "search",

@@ -14,8 +14,28 @@ import traceback
 from pathlib import Path
 
 from .errors import InputError, SpladeAnseriniError
-from .evaluate import DEFAULT_MEASURES
-from .settings import ENCODE, SEARCH, EncodeSettings
+from .settings import (
+    DTYPES,
+    ENCODE,
+    ENGINES,
+    INDEX,
+    INDEXERS,
+    MEASURES,
+    ON_ERROR,
+    POOLINGS,
+    RUN_FORMATS,
+    SEARCH,
+    EncodeSettings,
+    IndexSettings,
+    SearchSettings,
+)
+
+
+class Parser(argparse.ArgumentParser):
+    """A usage error in one sentence with exit status 2, like every other error of the command."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -46,8 +66,8 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
     return int(value) if value.is_integer() else value
 
 
@@ -58,7 +78,7 @@ def _encode_options(p) -> None:
     p.add_argument("--corpus", required=True, help="JSONL/TSV file, directory of them, or irds:<ir_datasets id>")
     p.add_argument("--output", required=True, help="collection directory to create")
     p.add_argument("--model", default=defaults.model, help="model directory, Hugging Face id, or alias")
-    p.add_argument("--query-model", default=None, help="the model queries will be encoded with, recorded in the "
+    p.add_argument("--query-model", default=defaults.query_model, help="the model queries will be encoded with, recorded in the "
                    "manifest (default: --model itself, or the query side a checkpoint was trained with, named "
                    "by its query_model.json): another SPLADE model (e.g. an Efficient SPLADE query model), "
                    "'idf' (inference-free: the query's word pieces weighted by the index's idf), or a JSON file of "
@@ -68,24 +88,24 @@ def _encode_options(p) -> None:
     p.add_argument("--max-length", type=_positive_int, default=defaults.max_length,
                    help="tokens per document, special tokens included")
     p.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size, help="documents per model batch")
-    p.add_argument("--pooling", choices=("max", "sum"), default=defaults.pooling,
+    p.add_argument("--pooling", choices=POOLINGS, default=defaults.pooling,
                    help="max (SPLADE v2 and later) or sum (SPLADE v1)")
-    p.add_argument("--fields", type=_csv, default=[], help="text fields to join, e.g. title,text (default: "
+    p.add_argument("--fields", type=_csv, default=defaults.fields, help="text fields to join, e.g. title,text (default: "
                    "title+text for BEIR files, contents for Pyserini files, the non-id columns of a TSV with a "
                    "header row, all text fields for irds)")
     p.add_argument("--docs-per-file", type=_positive_int, default=defaults.docs_per_file,
                    help="documents per part file")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    p.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default=defaults.dtype,
+    p.add_argument("--device", default=defaults.device, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--dtype", choices=DTYPES, default=defaults.dtype,
                    help="autocast precision (GPU); float32 is exact, lower precision changes some weights")
-    p.add_argument("--on-error", choices=("stop", "skip"), default=defaults.on_error,
+    p.add_argument("--on-error", choices=ON_ERROR, default=defaults.on_error,
                    help="bad documents (malformed line, missing id, duplicate id, empty text, invalid UTF-8): stop "
                    "with an error naming file and line, or skip them, counted and listed in the manifest")
     p.add_argument("--backend", choices=("local", "ray"), default="local",
                    help="ray: encode part files on a pool of Ray workers (pip install 'splade-anserini[ray]')")
     p.add_argument("--address", default=None, help="Ray cluster to join (default: start a local Ray instance)")
     p.add_argument("--workers", type=_positive_int, default=2, help="Ray workers (each holds one model)")
-    p.add_argument("--gpus-per-worker", type=float, default=0, help="GPUs per Ray worker (0: CPU workers)")
+    p.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per Ray worker (0: CPU workers)")
     p.add_argument("--num-shards", type=_positive_int, default=1, help="split the corpus into this many shards")
     p.add_argument("--shard-id", type=int, default=0, help="which shard this process encodes (0-based); "
                    "output goes to OUTPUT/shard-<id>-of-<n>/, and `index` takes OUTPUT")
@@ -96,10 +116,12 @@ def _encode_options(p) -> None:
 
 def _encode(args) -> int:
     from .encode import encode_corpus, shard_directory
-    settings = EncodeSettings(model=args.model, scale=args.scale, max_length=args.max_length,
-                              pooling=args.pooling, fields=args.fields, batch_size=args.batch_size,
-                              docs_per_file=args.docs_per_file, device=args.device, dtype=args.dtype,
-                              on_error=args.on_error, query_model=args.query_model)
+    settings = EncodeSettings.from_args(args)
+    if not 0 <= args.shard_id < args.num_shards:
+        raise InputError(f"--shard-id must be in 0..{args.num_shards - 1} (--num-shards {args.num_shards}), "
+                         f"not {args.shard_id}")
+    if not args.gpus_per_worker >= 0:
+        raise InputError(f"--gpus-per-worker must be at least 0, not {args.gpus_per_worker}")
     if args.backend == "ray":
         if args.num_shards > 1:
             raise InputError("--num-shards is for separate processes you start yourself; --backend ray "
@@ -121,19 +143,20 @@ def _encode(args) -> int:
 # ---- index -----------------------------------------------------------------------------------------------------
 
 def _engine_option(p) -> None:
-    p.add_argument("--engine", choices=("lucene", "pisa"), default="lucene", help="lucene: Anserini's impact index; "
+    p.add_argument("--engine", choices=ENGINES, default=SEARCH.engine, help="lucene: Anserini's impact index; "
                    "pisa: PISA's (pip install 'splade-anserini[pisa]'), same scores and runs, faster queries")
 
 
 def _index_options(p) -> None:
     p.add_argument("--collection", required=True, help="a collection directory (or a directory of its shards)")
     p.add_argument("--index", required=True, help="index directory to create")
-    p.add_argument("--threads", type=_positive_int, default=None, help="indexing threads (default: all cores)")
-    p.add_argument("--indexer", choices=("impact", "anserini"), default="impact",
+    p.add_argument("--threads", type=_positive_int, default=INDEX.threads,
+                   help="indexing threads (default: all cores)")
+    p.add_argument("--indexer", choices=INDEXERS, default=INDEX.indexer,
                    help="impact: each term once with its weight as the frequency, on all cores; anserini: Anserini's "
                    "IndexCollection (each term repeated weight times, one thread per part file); the same index")
     _engine_option(p)
-    p.add_argument("--bits", type=_positive_int, default=None, help="--engine pisa: re-quantize impacts above "
+    p.add_argument("--bits", type=_positive_int, default=INDEX.bits, help="--engine pisa: re-quantize impacts above "
                    "2^bits-1 into 1..2^bits-1 (8: what PISA's quantized indexes and BMP expect; default: keep them)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing index (only one that splade-anserini wrote)")
@@ -144,9 +167,8 @@ def _index_options(p) -> None:
 
 def _index(args) -> int:
     from .index import build_index
-    manifest = build_index(args.collection, args.index, threads=args.threads, overwrite=args.overwrite,
-                           verbose=args.verbose, indexer=args.indexer, progress=not args.quiet, engine=args.engine,
-                           bits=args.bits)
+    manifest = build_index(args.collection, args.index, IndexSettings.from_args(args), overwrite=args.overwrite,
+                           verbose=args.verbose, progress=not args.quiet)
     print(f"indexed {manifest['index_documents']} documents in {manifest['index_seconds']} s -> {args.index}")
     return 0
 
@@ -155,15 +177,15 @@ def _index(args) -> int:
 
 def _query_options(p) -> None:
     """Options of query encoding, shared by `encode-queries` and `search`."""
-    p.add_argument("--query-model", "--model", dest="model", default=None, help="the query model: a SPLADE model, "
+    p.add_argument("--query-model", "--model", default=SEARCH.query_model, help="the query model: a SPLADE model, "
                    "'idf' or a {token: weight} JSON file (inference-free, no transformer loaded); default: the "
                    "index's query model (encode --query-model, else its document model)")
-    p.add_argument("--scale", type=_positive_float, default=None, help="default: the index's scale")
-    p.add_argument("--query-max-length", type=_positive_int, default=None,
+    p.add_argument("--scale", type=_positive_float, default=SEARCH.scale, help="default: the index's scale")
+    p.add_argument("--query-max-length", type=_positive_int, default=SEARCH.query_max_length,
                    help="tokens per query, special tokens included (default: the index's max length)")
     p.add_argument("--batch-size", type=_positive_int, default=SEARCH.batch_size, help="queries encoded per batch")
     p.add_argument("--topic-fields", type=_csv, default=[], help="query fields for JSONL/irds topics")
-    p.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda if available)")
+    p.add_argument("--device", default=SEARCH.device, help="cpu, cuda ... (default: cuda if available)")
 
 
 def _encode_queries_options(p) -> None:
@@ -181,8 +203,7 @@ def _encode_queries(args) -> int:
     from .formats.topics import encode_topics, write_encoded_topics
     from .search import query_encoder
     manifest = read_manifest(args.index, (INDEX, PISA_INDEX), "query encoding") if args.index else {}
-    encoder = query_encoder(args.index, manifest, args.model, scale=args.scale, max_length=args.query_max_length,
-                            device=args.device, batch_size=args.batch_size)
+    encoder = query_encoder(args.index, manifest, SearchSettings.from_args(args))
     try:
         topics = encode_topics(read_topics(args.topics, args.topic_fields or None), encoder)
     finally:
@@ -202,17 +223,17 @@ def _search_options(p) -> None:
     p.add_argument("--output", required=True, help="run file to write")
     _query_options(p)
     p.add_argument("--k", type=_positive_int, default=SEARCH.k, help="hits per query")
-    p.add_argument("--threads", type=_positive_int, default=None, help="search threads (default: all cores)")
+    p.add_argument("--threads", type=_positive_int, default=SEARCH.threads, help="search threads (default: all cores)")
     p.add_argument("--min-idf", type=float, default=SEARCH.min_idf, help="drop query terms with ln(N/df) <= this, as "
                    "Pyserini does (0 drops terms found in every document; negative keeps all)")
-    p.add_argument("--query-top-k", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--query-top-k", type=_positive_int, default=SEARCH.query_top_k, metavar="N",
                    help="keep each query's N heaviest terms: faster, usually a little less effective (default: all)")
-    p.add_argument("--format", choices=("trec", "msmarco"), default=SEARCH.format,
+    p.add_argument("--format", choices=RUN_FORMATS, default=SEARCH.format,
                    help="trec: qid Q0 docid rank score tag; msmarco: qid<TAB>docid<TAB>rank")
     p.add_argument("--remove-query", action="store_true", help="drop a hit whose docid equals the query id (BEIR)")
     p.add_argument("--allow-mismatch", action="store_true",
                    help="search even when the query model/scale differs from the index's (a loud warning instead)")
-    p.add_argument("--tag", default=None, help="run tag, the last column (default: splade-anserini.<model>)")
+    p.add_argument("--tag", default=SEARCH.tag, help="run tag, the last column (default: splade-anserini.<model>)")
     _engine_option(p)
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing run (only one that splade-anserini wrote); its metrics are removed")
@@ -220,12 +241,9 @@ def _search_options(p) -> None:
 
 def _search(args) -> int:
     from .search import search_topics
-    search_topics(args.index, args.topics, args.output, encoded_topics=args.encoded_topics, model=args.model,
-                  scale=args.scale, k=args.k, threads=args.threads, batch_size=args.batch_size,
-                  query_max_length=args.query_max_length, min_idf=args.min_idf, remove_query=args.remove_query,
-                  run_format=args.format, tag=args.tag, fields=args.topic_fields or None, device=args.device,
-                  allow_mismatch=args.allow_mismatch, overwrite=args.overwrite, engine=args.engine,
-                  query_top_k=args.query_top_k)
+    search_topics(args.index, args.output, SearchSettings.from_args(args), topics=args.topics,
+                  encoded_topics=args.encoded_topics, topic_fields=args.topic_fields or None,
+                  overwrite=args.overwrite)
     return 0
 
 
@@ -256,7 +274,7 @@ def _export(args) -> int:
 # ---- eval, compare, report, plot -------------------------------------------------------------------------------
 
 def _measures_option(p) -> None:
-    p.add_argument("--measures", nargs="+", default=list(DEFAULT_MEASURES), metavar="MEASURE",
+    p.add_argument("--measures", nargs="+", default=list(MEASURES), metavar="MEASURE",
                    help="nDCG@k, RR@k, MRR@k, R@k, P@k, AP, AP@k; a relevance threshold as in 'RR(rel=2)@10'")
 
 
@@ -277,6 +295,11 @@ def _eval(args) -> int:
     return 0
 
 
+def _check_alpha(alpha: float) -> None:
+    if not 0 < alpha < 1:
+        raise InputError(f"--alpha is a significance level between 0 and 1, not {alpha}")
+
+
 def _compare_options(p) -> None:
     p.add_argument("runs", nargs=2, metavar="RUN", help="the baseline run, then the run compared with it")
     p.add_argument("--qrels", required=True, help="TREC qrels file or irds:<id>")
@@ -287,6 +310,7 @@ def _compare_options(p) -> None:
 
 def _compare(args) -> int:
     from .compare import compare_runs, format_comparison
+    _check_alpha(args.alpha)
     result = compare_runs(args.runs[0], args.runs[1], args.qrels, args.measures)
     print(json.dumps(result, indent=2) if args.json else format_comparison(result, args.alpha))
     return 0
@@ -304,6 +328,7 @@ def _report_options(p) -> None:
 def _report(args) -> int:
     from .experiment.report import report
     from .formats.artifacts import check_separate, write_atomically
+    _check_alpha(args.alpha)
     table = report(args.paths, args.format, baseline=args.baseline, alpha=args.alpha)
     if args.output:
         check_separate(args.paths, args.output)
@@ -477,7 +502,8 @@ def _inspect_options(p) -> None:
 def _inspect(args) -> int:
     from .model.splade import Splade
     from .model.terms import format_terms, inspect_text
-    model = Splade(args.model, max_length=args.max_length)
+    settings = EncodeSettings.from_args(args)  # --max-length 2 and the like: one sentence, before loading
+    model = Splade(settings.model, max_length=settings.max_length)
     rows, total = inspect_text(model, args.text, args.top, args.scale)
     print(format_terms(rows, args.text, total))
     return 0
@@ -523,11 +549,10 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="splade-anserini", description=__doc__.split("\n\n")[0],
-                                     formatter_class=HelpFormatter)
+    parser = Parser(prog="splade-anserini", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="on an error, show the traceback too")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     for name, (text, options, handler) in COMMANDS.items():
         p = sub.add_parser(name, help=text, description=text, parents=[common], formatter_class=HelpFormatter)
         options(p)

@@ -160,9 +160,7 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
     """
     from .model.splade import Splade
 
-    settings = settings or EncodeSettings()
-    if settings.on_error not in ("stop", "skip"):
-        raise InputError(f"on_error must be 'stop' or 'skip', not {settings.on_error!r}")
+    settings = (settings or EncodeSettings()).validate()
     problems: list | None = [] if settings.on_error == "skip" else None
     corpus = str(corpus)
     check_separate([corpus], output)

@@ -25,8 +25,8 @@ from .errors import InputError
 from .formats.artifacts import check_separate, write_atomically
 from .formats.readers import read_qrels
 from .formats.runs import metrics_path, read_run, search_facts_path
+from .settings import MEASURES
 
-DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "R@1000", "AP")
 _MEASURE = re.compile(r"^(nDCG|MRR|RR|R|P|AP)(?:\(rel=(\d+)\))?(?:@(\d+))?$")
 
 
@@ -85,7 +85,7 @@ def _score(measure: Measure, hits: dict, judged: dict) -> float:
     return total / len(relevant)
 
 
-def evaluate(run: dict, qrels: dict, measures=DEFAULT_MEASURES) -> tuple[dict, dict]:
+def evaluate(run: dict, qrels: dict, measures=MEASURES) -> tuple[dict, dict]:
     """(means, per-query values) for each measure; measures are names like 'nDCG@10' or Measure objects."""
     parsed = [m if isinstance(m, Measure) else parse_measure(m) for m in measures]
     means, per_query = {}, {}
@@ -107,7 +107,7 @@ def _same_run(recorded: str | None, run: Path) -> bool:
     return other.name == run.name
 
 
-def evaluate_run(run_path: str | Path, qrels_source: str | Path, measures=DEFAULT_MEASURES,
+def evaluate_run(run_path: str | Path, qrels_source: str | Path, measures=MEASURES,
                  output: str | Path | None = None, extra: dict | None = None) -> dict:
     """Evaluate a run file against qrels and write the metrics JSON (plus the run's search facts, when it has them,
     and ``extra`` fields) next to the run, or to ``output``.

@@ -14,29 +14,25 @@ import sys
 from pathlib import Path
 
 from .errors import InputError
-from .formats.artifacts import ENGINES
 from .formats.collection import load_collection
 from .lucene.indexer import anserini_writer, staged_index
+from .settings import INDEX, IndexSettings
 
-INDEXERS = ("impact", "anserini")
 
-
-def build_index(collection: str | Path, index: str | Path, *, threads: int | None = None, overwrite: bool = False,
-                verbose: bool = False, indexer: str = "impact", progress: bool = True, engine: str = "lucene",
-                bits: int | None = None) -> dict:
-    """Index ``collection`` (or a directory of its shards) into ``index`` with ``threads`` threads (default: all
-    cores); returns the index manifest (the collection's, plus index facts). ``engine="pisa"`` builds a PISA index
-    instead (:mod:`.pisa`), optionally with impacts re-quantized into ``bits`` bits."""
-    if engine not in ENGINES:
-        raise InputError(f"engine must be one of {tuple(ENGINES)}, not {engine!r}")
-    if engine == "pisa":
+def build_index(collection: str | Path, index: str | Path, settings: IndexSettings = INDEX, *,
+                overwrite: bool = False, verbose: bool = False, progress: bool = True) -> dict:
+    """Index ``collection`` (or a directory of its shards) into ``index`` with ``settings.threads`` threads
+    (default: all cores); returns the index manifest (the collection's, plus index facts). ``settings.engine="pisa"``
+    builds a PISA index instead (:mod:`.pisa`), optionally with impacts re-quantized into ``settings.bits`` bits.
+    ``verbose`` shows the engine's log on the terminal instead of keeping it in the index."""
+    settings.validate()
+    threads, indexer, bits = settings.threads, settings.indexer, settings.bits
+    if settings.engine == "pisa":
         from .pisa.indexer import build_pisa_index
         return build_pisa_index(collection, index, bits=bits, overwrite=overwrite, progress=progress, verbose=verbose)
     if bits is not None:
         raise InputError("re-quantizing impacts (bits) is for the PISA engine and CIFF export; a Lucene index keeps "
                          "the collection's impacts")
-    if indexer not in INDEXERS:
-        raise InputError(f"indexer must be one of {INDEXERS}, not {indexer!r}")
     collection = Path(collection)
     manifest, files = load_collection(collection)
     if not files:

@@ -32,7 +32,7 @@ DESCRIPTIONS = {COLLECTION: "a JsonVectorCollection (splade-anserini encode)",
                 ENCODED_TOPICS: "pre-encoded topics (splade-anserini encode-queries)",
                 PISA_INDEX: "a PISA index (splade-anserini index --engine pisa; search it with --engine pisa)",
                 CIFF: "a CIFF file (splade-anserini export --format ciff)"}
-# The search engines and the kind of index each one builds and searches; Lucene is the default.
+# The kind of index each search engine (settings.ENGINES) builds and searches.
 ENGINES = {"lucene": INDEX, "pisa": PISA_INDEX}
 
 

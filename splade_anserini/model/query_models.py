@@ -33,7 +33,7 @@ from typing import Protocol, Sequence
 
 from ..errors import InputError, SetupError
 from ..formats.artifacts import sha256_file
-from ..settings import ENCODE, SEARCH
+from ..settings import ENCODE, MIN_MAX_LENGTH, SEARCH
 
 IDF = "idf"
 TABLE = "table"
@@ -219,8 +219,8 @@ class InferenceFreeEncoder:
         self.kind = query_model_kind(spec)
         if self.kind == MODEL:
             raise InputError(f"{spec!r} is a model, not an inference-free query model ('idf' or a token-weight file)")
-        if max_length < 3:
-            raise InputError(f"query max length must be at least 3 (two special tokens and one word), not {max_length}")
+        if max_length < MIN_MAX_LENGTH:
+            raise InputError(f"query max length must be at least {MIN_MAX_LENGTH} (two special tokens and one word), not {max_length}")
         self.model_name = str(spec)
         self.tokenizer_path = Path(tokenizer_path)
         self.tokenizer = QueryTokenizer(tokenizer_path)

@@ -27,13 +27,13 @@ from typing import Sequence
 import numpy
 import torch
 
-from ..errors import SetupError
-from ..settings import ENCODE
+from ..errors import InputError, SetupError
+from ..settings import DTYPES as DTYPE_NAMES
+from ..settings import ENCODE, MIN_MAX_LENGTH, POOLINGS
 from .batching import LENGTH_BUCKET, WINDOW_BATCHES, bucket_length, plan_batches
 from .models import resolve_model
 from .prefetch import prefetch
 
-POOLINGS = ("max", "sum")
 ROW_MULTIPLE = 8
 # "per-text": one (vocab x length) GEMM per text, fastest on CPUs; "packed": the real tokens of a whole batch in one
 # (tokens x vocab) GEMM, with max, activation, quantization and the choice of non-zero weights on the device, so a GPU
@@ -41,7 +41,7 @@ ROW_MULTIPLE = 8
 PROJECTIONS = ("per-text", "packed")
 # Bound on the logits the packed projection holds at once (tokens x vocab floats): 2^28 floats = 1 GiB.
 PACKED_LOGITS = 1 << 28
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 
 
 def activation(logits: torch.Tensor) -> torch.Tensor:
@@ -113,11 +113,12 @@ class Splade:
                  pooling: str = ENCODE.pooling, device: str | None = None, dtype: str = "float32",
                  projection: str | None = None):
         if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
+            raise InputError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
         if projection is not None and projection not in PROJECTIONS:
             raise ValueError(f"projection must be one of {PROJECTIONS}, not {projection!r}")
-        if max_length < 3:
-            raise ValueError(f"max_length must be at least 3 (two special tokens and one word), not {max_length}")
+        if max_length < MIN_MAX_LENGTH:
+            raise InputError(f"max_length must be at least {MIN_MAX_LENGTH} (two special tokens and one word), "
+                             f"not {max_length}")
         from transformers import AutoModelForMaskedLM, AutoTokenizer
 
         self.name = str(model)
@@ -127,7 +128,7 @@ class Splade:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.projection_mode = projection or ("per-text" if self.device.type == "cpu" else "packed")
         if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {tuple(DTYPES)}, not {dtype!r}")
+            raise InputError(f"dtype must be one of {tuple(DTYPES)}, not {dtype!r}")
         # Lower precision changes quantized weights (measured by benchmarks/encode_throughput.py); fp32 is exact.
         self.dtype = DTYPES[dtype]
         self._low_precision = None

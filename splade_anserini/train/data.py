@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import random
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,18 +148,10 @@ def pseudo_queries(corpus: str | Path, *, negatives: str = "bm25", per_query: in
 
 def _bm25_negatives(corpus, queries: dict, per_query: int) -> dict:
     """For each document id, the best BM25 hits of its title other than itself."""
-    from ..lucene.bm25 import build_bm25_index
-    from ..lucene.jvm import start_jvm
-    start_jvm()
-    from pyserini.search.lucene import LuceneSearcher
-    with tempfile.TemporaryDirectory(prefix="pseudo-queries-") as scratch:
-        index = Path(scratch) / "bm25"
-        build_bm25_index(corpus, index)
-        searcher = LuceneSearcher(str(index))
-        hits = searcher.batch_search(list(queries.values()), list(queries), k=per_query + 1, threads=2)
-        chosen = {i: [h.docid for h in hits.get(i, []) if h.docid != i][:per_query] for i in queries}
-        searcher.close()
-    return chosen
+    from ..lucene.bm25 import bm25_hits, scratch_bm25_index
+    with scratch_bm25_index(corpus, "pseudo-queries-") as index:
+        hits = bm25_hits(index, list(queries.values()), list(queries), per_query + 1, threads=2)
+    return {i: [docid for docid, _ in hits.get(i, []) if docid != i][:per_query] for i in queries}
 
 
 # A data directory for supervised training: the corpus at the top, the training split under train/, and the

@@ -31,7 +31,7 @@ from ..evaluate import parse_measure
 from ..experiment.config import apply_override, merge_settings, read_yaml, slug
 from ..formats.artifacts import follow_umask, write_atomically
 from ..model.splade import Splade
-from ..settings import ENCODE, SEARCH
+from ..settings import DTYPES, ENCODE, SEARCH
 from .data import Example, pseudo_queries, read_examples, read_judged
 from .encoder import training_weights
 from .losses import (
@@ -90,11 +90,11 @@ DEFAULTS = {
     "max_steps": 200,
     "query_max_length": 32,
     "doc_max_length": ENCODE.max_length,
-    "pooling": "max",
+    "pooling": ENCODE.pooling,
     "checkpoint_every": 100,
     "seed": 13,
     "device": None,
-    "dtype": "float32",
+    "dtype": ENCODE.dtype,
     # supervised data only: queries carved out of the train split, evaluated every `every` steps with the
     # search job's settings; the best checkpoint becomes final/, `patience` validations without a gain stop
     "validation": {"queries": 0, "every": 100, "measure": "nDCG@10", "patience": 0, "k": SEARCH.k,
@@ -182,8 +182,8 @@ def _validate(s: dict, where: str) -> None:
         raise InputError(f"{where}: dropout must be a number in [0, 1), or null for the model's own")
     if s["lr_decay"] not in LR_DECAYS:
         raise InputError(f"{where}: lr_decay must be one of {LR_DECAYS}")
-    if s["dtype"] not in ("float32", "float16", "bfloat16"):
-        raise InputError(f"{where}: dtype must be float32, float16 or bfloat16")
+    if s["dtype"] not in DTYPES:
+        raise InputError(f"{where}: dtype must be one of {', '.join(DTYPES)}")
     for side in ("query", "document"):
         own = side_settings(s, side)
         if own["kind"] not in REGULARIZERS:
