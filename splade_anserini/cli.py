@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
-from .errors import InputError, SpladeAnseriniError
+from .errors import InputError, MismatchWarning, SpladeAnseriniError, SpladeAnseriniWarning
 from .settings import (
     DTYPES,
     ENCODE,
@@ -78,7 +80,8 @@ def _encode_options(p) -> None:
     p.add_argument("--corpus", required=True, help="JSONL/TSV file, directory of them, or irds:<ir_datasets id>")
     p.add_argument("--output", required=True, help="collection directory to create")
     p.add_argument("--model", default=defaults.model, help="model directory, Hugging Face id, or alias")
-    p.add_argument("--query-model", default=defaults.query_model, help="the model queries will be encoded with, recorded in the "
+    p.add_argument("--query-model", default=defaults.query_model, help="the model queries will be encoded with, "
+                   "recorded in the "
                    "manifest (default: --model itself, or the query side a checkpoint was trained with, named "
                    "by its query_model.json): another SPLADE model (e.g. an Efficient SPLADE query model), "
                    "'idf' (inference-free: the query's word pieces weighted by the index's idf), or a JSON file of "
@@ -90,7 +93,8 @@ def _encode_options(p) -> None:
     p.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size, help="documents per model batch")
     p.add_argument("--pooling", choices=POOLINGS, default=defaults.pooling,
                    help="max (SPLADE v2 and later) or sum (SPLADE v1)")
-    p.add_argument("--fields", type=_csv, default=defaults.fields, help="text fields to join, e.g. title,text (default: "
+    p.add_argument("--fields", type=_csv, default=defaults.fields, help="text fields to join, e.g. title,text "
+                   "(default: "
                    "title+text for BEIR files, contents for Pyserini files, the non-id columns of a TSV with a "
                    "header row, all text fields for irds)")
     p.add_argument("--docs-per-file", type=_positive_int, default=defaults.docs_per_file,
@@ -111,7 +115,6 @@ def _encode_options(p) -> None:
                    "output goes to OUTPUT/shard-<id>-of-<n>/, and `index` takes OUTPUT")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing collection (only one that splade-anserini wrote)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _encode(args) -> int:
@@ -129,10 +132,10 @@ def _encode(args) -> int:
         from .distributed import encode_corpus_ray
         manifest = encode_corpus_ray(args.corpus, args.output, settings, address=args.address,
                                      workers=args.workers, gpus_per_worker=args.gpus_per_worker,
-                                     overwrite=args.overwrite, progress=not args.quiet)
+                                     overwrite=args.overwrite, progress=_progress(args))
     else:
         manifest = encode_corpus(args.corpus, args.output, settings, overwrite=args.overwrite,
-                                 progress=not args.quiet, shard_id=args.shard_id, num_shards=args.num_shards)
+                                 progress=_progress(args), shard_id=args.shard_id, num_shards=args.num_shards)
     target = shard_directory(args.output, args.shard_id, args.num_shards) if manifest["shard"] else args.output
     print(f"encoded {manifest['documents']} documents ({manifest['postings']} postings, "
           f"{manifest['postings'] / max(manifest['documents'], 1):.1f} terms/doc) in {manifest['seconds']} s "
@@ -160,15 +163,12 @@ def _index_options(p) -> None:
                    "2^bits-1 into 1..2^bits-1 (8: what PISA's quantized indexes and BMP expect; default: keep them)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing index (only one that splade-anserini wrote)")
-    p.add_argument("--verbose", action="store_true",
-                   help="show Anserini's log on the terminal (default: written to index.log in the index)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _index(args) -> int:
     from .index import build_index
     manifest = build_index(args.collection, args.index, IndexSettings.from_args(args), overwrite=args.overwrite,
-                           verbose=args.verbose, progress=not args.quiet)
+                           verbose=bool(args.verbose), progress=_progress(args))
     print(f"indexed {manifest['index_documents']} documents in {manifest['index_seconds']} s -> {args.index}")
     return 0
 
@@ -260,13 +260,12 @@ def _export_options(p) -> None:
                    "1..2^bits-1 (8: what PISA's quantized indexes and BMP expect; default: keep them)")
     p.add_argument("--description", default=None, help="the header's description (default: collection and model)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing CIFF file that splade-anserini wrote")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _export(args) -> int:
     from .formats.ciff import describe_export, export_ciff
     facts = export_ciff(args.output, collection=args.collection, index=args.index, bits=args.bits,
-                        description=args.description, overwrite=args.overwrite, progress=not args.quiet)
+                        description=args.description, overwrite=args.overwrite, progress=_progress(args))
     print(f"{describe_export(facts)} -> {args.output}")
     return 0
 
@@ -360,8 +359,6 @@ def _config_options(p, steps: bool) -> None:
     p.add_argument("--data", default=None, help="local data directory (corpus.jsonl, queries.tsv, qrels.txt)")
     p.add_argument("--workdir", default=".", help="where collections/, indexes/ and runs/ go")
     p.add_argument("--force", action="store_true", help="rebuild finished artifacts")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--verbose", action="store_true", help="show Anserini's indexing log on the terminal")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. encode.scale=50")
     if steps:
         p.add_argument("--steps", type=_csv, default=None, help="comma-separated subset of encode,index,search,"
@@ -397,7 +394,7 @@ def _run_config(args, verify: bool) -> int:
     from .experiment.pipeline import compare, run_steps
     experiment = load_experiment(args.config, args.overrides, data=args.data, workdir=args.workdir)
     steps = None if verify or not getattr(args, "steps", None) else args.steps
-    results = run_steps(experiment, steps, force=args.force, progress=not args.quiet, verbose=args.verbose)
+    results = run_steps(experiment, steps, force=args.force, progress=_progress(args), verbose=bool(args.verbose))
     if not results:
         return 0
     print(_results_table(experiment, results))
@@ -423,17 +420,16 @@ def _train_options(p) -> None:
     p.add_argument("--test", action="store_true", help="then evaluate the final model on the test topics of the "
                    "settings' test.config through encode, index, search and eval; the last line is "
                    "'<measure> <value> run=<run file>'")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings overrides, e.g. max_steps=50")
 
 
 def _train(args) -> int:
     from .train.trainer import load_settings, test_final, train
     settings = load_settings(args.config, args.overrides)
-    final = train(settings, resume=args.resume, progress=not args.quiet)
+    final = train(settings, resume=args.resume, progress=_progress(args))
     print(final)
     if args.test:
-        print(test_final(settings, final, progress=not args.quiet))
+        print(test_final(settings, final, progress=_progress(args)))
     return 0
 
 
@@ -552,6 +548,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="splade-anserini", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="on an error, show the traceback too")
+    common.add_argument("-q", "--quiet", action="count", default=0,
+                        help="no progress bars; twice (-qq): warnings and errors only")
+    common.add_argument("-v", "--verbose", action="count", default=0,
+                        help="debug messages too, and Anserini's and PISA's own logs on the terminal (default: "
+                        "written to a log file in the index)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     for name, (text, options, handler) in COMMANDS.items():
         p = sub.add_parser(name, help=text, description=text, parents=[common], formatter_class=HelpFormatter)
@@ -567,12 +568,43 @@ def describe_os_error(err: OSError) -> str:
     return f"{where}: {reason}" if where else reason
 
 
+def _progress(args) -> bool | None:
+    """Progress bars where stderr is a terminal (None), none with --quiet."""
+    return False if args.quiet else None
+
+
+class _Terminal(logging.Handler):
+    """The library's messages as they are, one per line, on the stderr of the moment (so a caller that swaps
+    sys.stderr, as tests do, sees them)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None, *, default=warnings.showwarning):
+    """The library's warnings in one line (a deliberate mismatch in capitals); others as Python shows them."""
+    if not issubclass(category, SpladeAnseriniWarning):
+        return default(message, category, filename, lineno, file, line)
+    print(f"{'WARNING' if issubclass(category, MismatchWarning) else 'warning'}: {message}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    logger = logging.getLogger("splade_anserini")
+    terminal, level = _Terminal(), logger.level
+    logger.addHandler(terminal)
+    logger.setLevel(logging.DEBUG if args.verbose else logging.WARNING if args.quiet > 1 else logging.INFO)
     try:
-        from transformers.utils import logging as hf_logging
-        hf_logging.disable_progress_bar()  # one "Loading weights" bar per model load is noise on the command line
-        return args.handler(args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", SpladeAnseriniWarning)  # each run says it, not only a process's first
+            warnings.showwarning = _show_warning
+            from transformers.utils import logging as hf_logging
+            hf_logging.disable_progress_bar()  # one "Loading weights" bar per model load is noise on the command line
+            return args.handler(args)
     except (SpladeAnseriniError, OSError) as err:
         if args.debug:
             traceback.print_exc()
@@ -582,6 +614,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("splade-anserini: interrupted", file=sys.stderr)
         return 130
+    finally:
+        logger.removeHandler(terminal)
+        logger.setLevel(level)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ resumably (:mod:`.formats.collection`), and a document's vector does not depend 
 from __future__ import annotations
 
 import itertools
+import logging
 import platform
 import sys
 import time
@@ -24,7 +25,10 @@ from .formats.idset import IdSet
 from .formats.readers import Document, count_documents, read_corpus, skipped_entry
 from .model.batching import WINDOW_BATCHES
 from .model.prefetch import Background, prefetch
+from .progress import bar_disabled
 from .settings import EncodeSettings
+
+logger = logging.getLogger(__name__)
 
 
 def software_versions() -> dict:
@@ -107,11 +111,11 @@ def build_manifest(corpus: str, settings: EncodeSettings, model_path, vocab_size
                    problems: list | None, shard: dict | None, seconds: float, **extra) -> dict:
     """The collection manifest (the writer adds counts and part files), after reporting skips and truncations."""
     if problems:
-        print(f"encode: skipped {len(problems)} bad documents (listed in the manifest under 'skipped'), "
-              f"first: {problems[0]['where']}: {problems[0]['reason']}", file=sys.stderr)
+        logger.info(f"encode: skipped {len(problems)} bad documents (listed in the manifest under 'skipped'), "
+                    f"first: {problems[0]['where']}: {problems[0]['reason']}")
     if truncated:
-        print(f"encode: {truncated} documents were longer than {settings.max_length} tokens and were truncated "
-              f"(counted in the manifest)", file=sys.stderr)
+        logger.info(f"encode: {truncated} documents were longer than {settings.max_length} tokens and were truncated "
+                    f"(counted in the manifest)")
     from .model.models import model_identity
     from .model.query_models import query_side
     # the settings once, at the top level (model, query_model, scale, max_length, pooling, fields, batch_size, ...)
@@ -150,7 +154,7 @@ def encode_windows(model, settings: EncodeSettings, windows: Iterator[list], sin
 
 
 def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettings | None = None, *,
-                  overwrite: bool = False, progress: bool = True, model=None, shard_id: int = 0,
+                  overwrite: bool = False, progress: bool | None = None, model=None, shard_id: int = 0,
                   num_shards: int = 1) -> dict:
     """Encode ``corpus`` into a JsonVectorCollection at ``output``; returns the manifest.
 
@@ -190,11 +194,11 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
                               identity=encoding_identity(corpus, settings, shard), inputs=[corpus])
     skip = writer.resumed_documents
     if skip:
-        print(f"encode: resuming {writer.staging} after {skip} documents ({len(writer.files)} finished part files)",
-              file=sys.stderr)
+        logger.info(f"encode: resuming {writer.staging} after {skip} documents ({len(writer.files)} finished part "
+                    f"files)")
     started = time.time()
     bar = tqdm(total=expected if shard else _progress_total(corpus), initial=skip, unit="doc", desc="encode",
-               disable=not progress, dynamic_ncols=True, file=sys.stderr)
+               disable=bar_disabled(progress), dynamic_ncols=True, file=sys.stderr)
     try:
         windows = document_windows(docs, settings.batch_size * WINDOW_BATCHES, settings.docs_per_file, skip, problems)
         encode_windows(model, settings, windows, writer, on_window=lambda window: bar.update(len(window)))
@@ -209,7 +213,7 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
         bar.close()
         writer.abort()
         if writer.files:
-            print(f"encode: stopped; {sum(f['documents'] for f in writer.files)} documents in finished part files "
-                  f"are kept in {writer.staging}: rerun the same command to resume", file=sys.stderr)
+            logger.info(f"encode: stopped; {sum(f['documents'] for f in writer.files)} documents in finished part "
+                        f"files are kept in {writer.staging}: rerun the same command to resume")
         raise
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, SpladeAnseriniWarning
 from .formats.artifacts import check_separate, write_atomically
 from .formats.readers import read_qrels
 from .formats.runs import metrics_path, read_run, search_facts_path
@@ -138,8 +138,8 @@ def evaluate_run(run_path: str | Path, qrels_source: str | Path, measures=MEASUR
                          f"{', '.join(list(run)[:3])}; qrels: {len(qrels)}, e.g. {', '.join(list(qrels)[:3])}); "
                          f"are these the qrels of this run's topics?")
     if judged_in_run < len(qrels) / 2:
-        print(f"warning: only {judged_in_run} of the {len(qrels)} judged queries have hits in {run_path}; the "
-              f"others count as 0 in every mean", file=sys.stderr)
+        warnings.warn(f"only {judged_in_run} of the {len(qrels)} judged queries have hits in {run_path}; the "
+                      f"others count as 0 in every mean", SpladeAnseriniWarning, stacklevel=2)
     means, per_query = evaluate(run, qrels, measures)
     facts = search_facts_path(run_path)
     search = json.loads(facts.read_text(encoding="utf-8")) if facts.is_file() else None

@@ -16,11 +16,12 @@ from pathlib import Path
 from .errors import InputError
 from .formats.collection import load_collection
 from .lucene.indexer import anserini_writer, staged_index
+from .progress import bar_disabled
 from .settings import INDEX, IndexSettings
 
 
 def build_index(collection: str | Path, index: str | Path, settings: IndexSettings = INDEX, *,
-                overwrite: bool = False, verbose: bool = False, progress: bool = True) -> dict:
+                overwrite: bool = False, verbose: bool = False, progress: bool | None = None) -> dict:
     """Index ``collection`` (or a directory of its shards) into ``index`` with ``settings.threads`` threads
     (default: all cores); returns the index manifest (the collection's, plus index facts). ``settings.engine="pisa"``
     builds a PISA index instead (:mod:`.pisa`), optionally with impacts re-quantized into ``settings.bits`` bits.
@@ -53,7 +54,7 @@ def build_index(collection: str | Path, index: str | Path, settings: IndexSettin
             from tqdm import tqdm
 
             from .lucene.impact_writer import write_impact_index
-            with tqdm(total=manifest["documents"], unit="doc", desc="index", disable=not progress,
+            with tqdm(total=manifest["documents"], unit="doc", desc="index", disable=bar_disabled(progress),
                       dynamic_ncols=True, file=sys.stderr, mininterval=1.0) as bar:
                 indexed, empty = write_impact_index(staging, files, threads, bar.update)
             facts["documents_without_terms"] = empty

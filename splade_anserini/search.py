@@ -11,16 +11,22 @@ scoring is :class:`~splade_anserini.lucene.searcher.ImpactSearcher`'s, exactly A
 from __future__ import annotations
 
 import json
+import logging
 import os
-import sys
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from .errors import InputError
+from .errors import InputError, MismatchWarning
 from .formats.artifacts import ENGINES, MANIFEST, read_manifest, write_atomically
 from .formats.readers import read_topics
-from .formats.runs import format_run, prepare_run_output, search_facts_path, write_run_file
+from .formats.runs import (
+    format_run,
+    prepare_run_output,
+    search_facts_path,
+    write_run_file,
+)
 from .formats.topics import check_encoded, encode_topics, read_encoded_topics
 from .lucene.searcher import ImpactSearcher
 from .model.models import vocabulary
@@ -35,6 +41,8 @@ from .model.query_models import (
 )
 from .settings import SEARCH, SearchSettings
 from .stats import percentiles, query_costs
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # importing it imports torch (through Pyserini): only where a SPLADE model encodes queries
     from .lucene.queries import SpladeQueryEncoder
@@ -83,8 +91,8 @@ def check_compatible(settings: dict, manifest: dict, where: str, allow_mismatch:
         if not allow_mismatch:
             raise InputError(f"{message}. Leave --query-model/--scale unset to use the index's settings, or pass "
                              f"--allow-mismatch to search anyway.")
-        print(f"WARNING: {message}; searching anyway (--allow-mismatch): scores mix two scales or models.",
-              file=sys.stderr)
+        warnings.warn(f"{message}; searching anyway (--allow-mismatch): scores mix two scales or models.",
+                      MismatchWarning, stacklevel=3)
     return problems
 
 
@@ -167,8 +175,8 @@ def search_topics(index: str | Path, output: str | Path, settings: SearchSetting
         queries = read_encoded_topics(encoded_topics)
         check_encoded(queries, vocabulary(queries.settings.get("model_path") or manifest.get("model_path")))
         if not queries.settings:
-            print(f"note: {encoded_topics} has no {Path(str(encoded_topics)).name}.manifest.json; its model and "
-                  f"scale cannot be checked against the index", file=sys.stderr)
+            logger.info(f"note: {encoded_topics} has no {Path(str(encoded_topics)).name}.manifest.json; its model and "
+                        f"scale cannot be checked against the index")
         problems = check_compatible(queries.settings, manifest, str(index), settings.allow_mismatch)
     else:
         created = encoder is None
@@ -202,8 +210,8 @@ def search_topics(index: str | Path, output: str | Path, settings: SearchSetting
         latencies = [1000 * t for t in searcher.latencies]
     empty = [qid for qid, h in zip(queries.ids, hits) if not h]
     if empty:
-        print(f"note: {len(empty)} of {len(queries)} queries got no hits (no query term occurs in the index with "
-              f"idf > {settings.min_idf}): {', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}", file=sys.stderr)
+        logger.info(f"note: {len(empty)} of {len(queries)} queries got no hits (no query term occurs in the index with "
+                    f"idf > {settings.min_idf}): {', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}")
     name = queries.settings.get("model") or manifest.get("model") or "model"
     lines = format_run(dict(zip(queries.ids, hits)), k, settings.tag or f"splade-anserini.{Path(str(name)).name}",
                        remove_query, settings.format)
@@ -223,6 +231,6 @@ def search_topics(index: str | Path, output: str | Path, settings: SearchSetting
              "index_bytes": sum(p.stat().st_size for p in Path(index).iterdir() if p.is_file()),
              "flops": costs["flops"], "touched_postings_per_query": costs["touched_postings_per_query"]}
     write_atomically(search_facts_path(output), json.dumps(facts, indent=2) + "\n")
-    print(f"searched {len(queries)} queries in {finished - started:.1f} s "
-          f"({len(queries) / max(finished - started, 1e-9):.1f} q/s) -> {output}", file=sys.stderr)
+    logger.info(f"searched {len(queries)} queries in {finished - started:.1f} s "
+                f"({len(queries) / max(finished - started, 1e-9):.1f} q/s) -> {output}")
     return facts

@@ -7,8 +7,8 @@ artifact made with other settings is never reused silently: the step stops and s
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 from pathlib import Path
 
 import yaml
@@ -17,11 +17,13 @@ from ..errors import InputError
 from ..formats.artifacts import MANIFEST, read_manifest
 from .config import Experiment
 
+logger = logging.getLogger(__name__)
+
 STEPS = ("encode", "index", "search", "eval", "bm25")
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    logger.info(message)
 
 
 def encode_settings(experiment: Experiment):
@@ -76,7 +78,7 @@ def _bm25_reusable(experiment: Experiment, force: bool) -> bool:
     return True
 
 
-def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progress: bool = True,
+def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progress: bool | None = None,
               verbose: bool = False) -> dict:
     """Run the named steps in flow order (default: all, BM25 where the config enables it); ``verbose`` shows
     Anserini's indexing log on the terminal instead of keeping it in the index's ``index.log``.

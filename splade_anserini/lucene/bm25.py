@@ -8,8 +8,8 @@ Pyserini's ``LuceneSearcher`` in BM25 mode (k1 and b: :class:`~splade_anserini.s
 from __future__ import annotations
 
 import json
+import logging
 import os
-import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -18,10 +18,17 @@ from typing import Iterator, Sequence
 
 from ..formats.artifacts import BM25_INDEX, read_manifest, write_atomically
 from ..formats.readers import read_corpus, read_topics
-from ..formats.runs import format_run, prepare_run_output, search_facts_path, write_run_file
+from ..formats.runs import (
+    format_run,
+    prepare_run_output,
+    search_facts_path,
+    write_run_file,
+)
 from ..settings import BM25, SEARCH
 from .indexer import anserini_writer, staged_index
 from .jvm import start_jvm
+
+logger = logging.getLogger(__name__)
 
 
 def build_bm25_index(corpus: str | Path, index: str | Path, *, fields: Sequence[str] | None = None,
@@ -92,5 +99,5 @@ def search_bm25(index: str | Path, topics: str | Path, output: str | Path, *, k:
     facts = {"kind": "run", "engine": "bm25", "index": str(index), "queries": len(queries), "lines": len(lines),
              "search_seconds": round(seconds, 3), "k": k, "k1": k1, "b": b, "threads": threads}
     write_atomically(search_facts_path(output), json.dumps(facts, indent=2) + "\n")
-    print(f"bm25: searched {len(queries)} queries in {seconds:.1f} s -> {output}", file=sys.stderr)
+    logger.info(f"bm25: searched {len(queries)} queries in {seconds:.1f} s -> {output}")
     return facts

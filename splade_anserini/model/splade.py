@@ -103,6 +103,19 @@ def _parent_and_name(root: torch.nn.Module, target: torch.nn.Module):
     raise SetupError("Could not locate the vocabulary projection inside the masked-LM model.")
 
 
+@contextlib.contextmanager
+def _no_loading_bar():
+    """Transformers' "Loading weights" bar, one per model loaded, says nothing a caller needs: off while loading."""
+    from transformers.utils import logging as hf_logging
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
+
+
 class Splade:
     """A SPLADE encoder over any Hugging Face masked-LM checkpoint.
 
@@ -134,7 +147,8 @@ class Splade:
         self._low_precision = None
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-            self.mlm = AutoModelForMaskedLM.from_pretrained(self.path).to(self.device).eval()
+            with _no_loading_bar():
+                self.mlm = AutoModelForMaskedLM.from_pretrained(self.path).to(self.device).eval()
         except Exception as err:  # also a damaged weights file (safetensors raises its own error type)
             raise SetupError(f"Could not load a masked-LM model from {self.path}: {type(err).__name__}: "
                              f"{str(err).splitlines()[0] if str(err) else 'no detail'}") from err

@@ -11,14 +11,16 @@ above the query's positive by more than a margin is skipped too, since on a coll
 from __future__ import annotations
 
 import json
+import logging
 import random
-import sys
 from pathlib import Path
 
 from ..errors import InputError
 from ..formats.artifacts import write_atomically
 from ..formats.readers import numbered_lines, parse_json_object
 from ..settings import BM25
+
+logger = logging.getLogger(__name__)
 
 
 def bm25_candidates(corpus: dict, queries: dict, depth: int, *, k1: float = BM25.k1, b: float = BM25.b,
@@ -84,6 +86,5 @@ def report_coverage(candidates: dict, judged, source: str) -> dict:
     the qrels speak of the same documents."""
     found = sum(1 for qid, hits in candidates.items() for d, _ in hits if d in judged.qrels.get(qid, {}))
     total = sum(len(judged.qrels[qid]) for qid in candidates)
-    print(f"train: {source} candidates hold {found} of {total} positives of {len(candidates)} queries",
-          file=sys.stderr)
+    logger.info(f"train: {source} candidates hold {found} of {total} positives of {len(candidates)} queries")
     return {"positives_found": found, "positives": total}
