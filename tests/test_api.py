@@ -161,3 +161,19 @@ def test_java_only_in_lucene_and_pisas_native_code_only_in_pisa():
             offenders += [f"{path.relative_to(ROOT)}:{node.lineno}: {node.value}" for node in ast.walk(tree)
                           if isinstance(node, ast.Constant) and node.value in ("pyterrier_pisa", "_pisathon")]
     assert offenders == []
+
+
+def test_no_module_reaches_into_another_objects_private_attributes():
+    """``x._name`` only on ``self``/``cls``/``super()`` (and a namedtuple's public ``_fields``): e.g. training uses
+    ``Splade.hidden_states``, not a private method of the model."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")):
+                continue
+            owner = node.value
+            if (isinstance(owner, ast.Name) and owner.id in ("self", "cls")) or node.attr == "_fields" or (
+                    isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "super"):
+                continue
+            offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+    assert offenders == []

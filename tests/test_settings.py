@@ -149,3 +149,15 @@ def test_from_args_and_from_section_build_the_same_settings(tmp_path):
     assert from_cli == from_config
     with pytest.raises(InputError, match=r"^x.yaml: search.k must be at least 1"):
         S.SearchSettings.from_section({"k": 0}, "x.yaml", "search.")
+
+
+def test_one_quantization_rule():
+    """round(scale * w), half to even, zeros dropped: the same integers from a number, a vector and a tensor."""
+    import torch
+
+    from splade_anserini.formats.quantization import quantize, quantize_vector
+    from splade_anserini.model.splade import quantize as quantize_tensor
+    weights = {"a": 0.125, "b": 0.375, "c": 0.004, "d": 1.2345, "e": 0.005}
+    assert quantize_vector(weights, 100) == {"a": 12, "b": 38, "d": 123}  # 12.5 -> 12, 37.5 -> 38 (to even)
+    assert [quantize(w, 100) for w in weights.values()] == \
+        quantize_tensor(torch.tensor(list(weights.values()), dtype=torch.float64), 100).tolist()

@@ -51,7 +51,8 @@ def activation(logits: torch.Tensor) -> torch.Tensor:
 
 
 def quantize(weights: torch.Tensor, scale: float) -> torch.Tensor:
-    """``round(scale * w)`` as integers, computed in float64 like Python's ``round(scale * w)`` (half to even)."""
+    """:func:`splade_anserini.formats.quantization.quantize` on a tensor: ``round(scale * w)`` as integers,
+    computed in float64 like Python's ``round(scale * w)`` (half to even)."""
     return torch.round(weights.double() * scale).to(torch.int64)
 
 
@@ -213,8 +214,9 @@ class Splade:
             mask[row, :len(tokens)] = 1
         return {"input_ids": input_ids, "attention_mask": mask}
 
-    def _hidden(self, batch) -> torch.Tensor:
-        """Hidden states right before the vocabulary projection, (batch, length, hidden)."""
+    def hidden_states(self, batch) -> torch.Tensor:
+        """Hidden states right before the vocabulary projection, (batch, length, hidden): what the projection (and
+        training's sparse projection, :mod:`splade_anserini.train.encoder`) turns into vocabulary logits."""
         parent, name = self._projection_slot
         setattr(parent, name, torch.nn.Identity())
         try:
@@ -241,7 +243,7 @@ class Splade:
     def batch_weights(self, batch) -> torch.Tensor:
         """SPLADE weights of an already tokenized batch (see :meth:`tokenize`)."""
         with self._autocast():
-            hidden = self._hidden(batch)
+            hidden = self.hidden_states(batch)
         if self.dtype != torch.float32:
             hidden = hidden.to(self.dtype)
         lengths = batch["attention_mask"].sum(dim=1).tolist()
@@ -294,7 +296,7 @@ class Splade:
         order); activation, quantization (float64, half to even, like the host) and the non-zero selection stay on
         the device too. The (tokens x vocab) layout is nn.Linear's, so the floats are the textbook formula's."""
         with self._autocast():
-            hidden = self._hidden(batch)
+            hidden = self.hidden_states(batch)
         if self.dtype != torch.float32:
             hidden = hidden.to(self.dtype)
         mask = batch["attention_mask"].to(self.device).bool()
@@ -314,7 +316,7 @@ class Splade:
         if self.pooling == "max":
             # fl(x + b) is monotone in x, so adding the bias after the max gives the same float
             pooled = activation(pooled + bias if bias is not None else pooled)
-        quantized = torch.round(pooled.float().double() * scale).to(torch.int32)
+        quantized = quantize(pooled.float(), scale).to(torch.int32)
         rows, cols = torch.nonzero(quantized > 0, as_tuple=True)
         values = quantized[rows, cols]
         moved = [t.to("cpu", non_blocking=True) for t in (rows, cols, values)]

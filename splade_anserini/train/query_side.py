@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError
+from ..formats.quantization import quantize_vector
 from ..model.query_models import (
     IDF,
     MODEL,
@@ -116,8 +117,7 @@ class InferenceFreeSide:
 
     def encode(self, texts: list, scale: float, batch_size: int) -> list[dict]:
         """Quantized as :class:`~..model.query_models.InferenceFreeEncoder` quantizes."""
-        return [{p: q for p, q in ((p, round(scale * w)) for p, w in vector.items()) if q > 0}
-                for vector in self._weights(texts, self.max_length)]
+        return [quantize_vector(vector, scale) for vector in self._weights(texts, self.max_length)]
 
     def save(self, checkpoint: Path) -> str:
         if self.table_path is None:

@@ -30,6 +30,7 @@ from ..errors import InputError
 from ..evaluate import parse_measure
 from ..experiment.config import apply_override, merge_settings, read_yaml, slug
 from ..formats.artifacts import follow_umask, write_atomically
+from ..formats.runs import search_facts_path
 from ..model.splade import Splade
 from ..progress import bar_disabled
 from ..settings import DTYPES, ENCODE, SEARCH
@@ -627,7 +628,7 @@ def test_final(settings: dict, final: str | Path, progress: bool | None = None) 
     topic_set = experiment.topic_sets[0]
     metrics = results[topic_set.name]["splade"]
     measure = settings["validation"]["measure"] if settings["validation"]["measure"] in metrics else next(iter(metrics))
-    facts = json.loads(Path(str(topic_set.run) + ".search.json").read_text(encoding="utf-8"))
+    facts = json.loads(search_facts_path(topic_set.run).read_text(encoding="utf-8"))
     logger.info(f"test: {topic_set.name}: " + ", ".join(f"{m} {v:.4f}" for m, v in metrics.items())
                 + f", FLOPS {facts['flops']:.2f}")
     return f"{measure} {metrics[measure]:.4f} run={topic_set.run}"
