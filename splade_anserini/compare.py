@@ -38,16 +38,19 @@ def compare_per_query(baseline: dict, other: dict) -> dict:
 
 def compare_runs(baseline: str | Path, run: str | Path, qrels: str | Path, measures) -> dict:
     """``run`` against ``baseline`` on ``qrels``, for each measure."""
-    from .evaluate import evaluate
+    from .evaluate import evaluate, overlap
     from .formats.readers import read_qrels
     from .formats.runs import read_run
     judged = read_qrels(qrels)
     runs = [read_run(baseline), read_run(run)]
+    shared = []
     for path, hits in zip((baseline, run), runs):
-        if not any(qid in judged for qid in hits):
-            raise InputError(f"{path} shares no query with {qrels}; are these the qrels of its topics?")
+        if not hits:
+            raise InputError(f"{path}: the run is empty (no hits at all); nothing to compare")
+        shared.append(overlap(hits, judged, path, qrels))
     (_, per_a), (_, per_b) = (evaluate(hits, judged, measures) for hits in runs)
     return {"baseline": str(baseline), "run": str(run), "qrels": str(qrels),
+            "shared": {"baseline": shared[0], "run": shared[1]},
             "measures": {m: compare_per_query(per_a[m], per_b[m]) for m in per_a}}
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from .encode import build_manifest, document_windows, encode_windows, encoding_identity
 from .errors import InputError
+from .formats.artifacts import output_lock
 from .formats.collection import (
     PART_PATTERN,
     PartFile,
@@ -78,14 +79,21 @@ def encode_corpus_ray(corpus: str | Path, output: str | Path, settings: EncodeSe
     Without ``address`` a local Ray instance with ``workers`` CPUs is started (one multi-GPU box works as is);
     with one (``ray://host:10001`` or ``auto``), the job joins that cluster."""
     try:
-        import ray
-        from ray.util import ActorPool
+        import ray  # noqa: F401  (here, so a missing Ray is said before anything else)
     except ImportError:
         raise InputError("the Ray backend needs Ray: pip install 'splade-anserini[ray]'") from None
-    from tqdm import tqdm
-
     settings = settings or EncodeSettings()
     corpus = str(corpus)
+    with output_lock(output):  # one writer per output: a second run is refused before it touches anything
+        return _encode_ray_locked(corpus, output, settings, address, workers, gpus_per_worker, overwrite, progress)
+
+
+def _encode_ray_locked(corpus: str, output, settings: EncodeSettings, address, workers: int,
+                       gpus_per_worker: float, overwrite: bool, progress: bool) -> dict:
+    import ray
+    from ray.util import ActorPool
+    from tqdm import tqdm
+
     identity = dict(encoding_identity(corpus, settings), docs_per_file=settings.docs_per_file)
     output, staging, done = open_staging(output, identity, overwrite, [corpus])
     plan = plan_parts(corpus, settings.docs_per_file)

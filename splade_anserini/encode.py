@@ -19,7 +19,7 @@ from typing import Iterator
 from tqdm import tqdm
 
 from .errors import InputError
-from .formats.artifacts import COLLECTION, check_separate, prepare_output
+from .formats.artifacts import COLLECTION, check_separate, output_lock, prepare_output
 from .formats.collection import CollectionWriter, LineFormatter
 from .formats.idset import IdSet
 from .formats.readers import Document, count_documents, read_corpus, skipped_entry
@@ -99,11 +99,16 @@ def input_fingerprint(corpus: str) -> list:
     return [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in source_files(corpus)]
 
 
+# Settings that change no document vector (README: "Same document, same vector"), so a resume may change them: the
+# query model is only recorded in the manifest, and the batch size only groups documents (vectors do not depend on
+# their batch). The device is left out too, as it always was: resuming on another machine is the point of resuming.
+RESUMABLE_SETTINGS = ("device", "query_model", "batch_size")
+
+
 def encoding_identity(corpus: str, settings: EncodeSettings, shard: dict | None = None) -> dict:
     """What an encoding is made from; an interrupted encoding resumes only into the same identity."""
-    # the query model is recorded in the manifest but does not change a single document vector
     return {"corpus": corpus, "inputs": input_fingerprint(corpus), "shard": shard,
-            "settings": {k: v for k, v in asdict(settings).items() if k not in ("device", "query_model")},
+            "settings": {k: v for k, v in asdict(settings).items() if k not in RESUMABLE_SETTINGS},
             "docs_per_file": settings.docs_per_file}
 
 
@@ -162,8 +167,6 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
     ``output/shard-<id>-of-<n>/``; separate processes or machines can each take one, and ``index`` takes the
     directory holding them all. ``model`` may be an already loaded :class:`~splade_anserini.model.splade.Splade`.
     """
-    from .model.splade import Splade
-
     settings = (settings or EncodeSettings()).validate()
     problems: list | None = [] if settings.on_error == "skip" else None
     corpus = str(corpus)
@@ -180,6 +183,13 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
         docs = read_corpus(corpus, settings.fields or None, problems=problems)
         expected = None
     prepare_output(output, overwrite, COLLECTION, [corpus])  # checked again when writing; here it fails fast
+    with output_lock(output):  # one writer per output: a second run is refused before it touches anything
+        return _encode_locked(corpus, output, settings, docs, expected, shard, problems, overwrite, progress, model)
+
+
+def _encode_locked(corpus: str, output, settings: EncodeSettings, docs, expected, shard, problems, overwrite: bool,
+                   progress: bool, model) -> dict:
+    from .model.splade import Splade
     # Read the first document before loading the model, so a wrong path or format fails at once.
     first = next(docs, None)
     docs = itertools.chain([first] if first else [], docs)
@@ -206,6 +216,11 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
         bar.close()
         if writer.documents == 0:
             raise InputError(f"{corpus}: no usable documents ({len(problems or [])} skipped)")
+        if writer.postings == 0:  # an index of it would match nothing, and look like a text index to search
+            writer.discard()
+            raise InputError(f"every weight of all {writer.documents} documents rounds to 0 at scale "
+                             f"{settings.scale:g}, so the collection would have no postings; use a larger --scale "
+                             f"(SPLADE weights are mostly 0.1 to 3: scale 100 keeps two decimals)")
         manifest = build_manifest(corpus, settings, model.path, model.vocab_size, truncated, problems, shard,
                                   time.time() - started)
         return writer.commit(manifest)

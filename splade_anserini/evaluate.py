@@ -96,6 +96,30 @@ def evaluate(run: dict, qrels: dict, measures=MEASURES) -> tuple[dict, dict]:
     return means, per_query
 
 
+def overlap(run: dict, qrels: dict, run_path, qrels_source) -> dict:
+    """How many of the run's queries and document ids the qrels know: {"queries", "run_queries", "documents",
+    "run_documents"}. A run that shares no query, or no document id, with the qrels is refused: they are the qrels
+    of other topics or of another collection (whose numeric query ids may well overlap this run's)."""
+    queries = sum(1 for q in run if q in qrels)
+    if not queries:
+        raise InputError(f"{run_path} shares no query with {qrels_source} (run: {len(run)} queries, e.g. "
+                         f"{', '.join(list(run)[:3])}; qrels: {len(qrels)}, e.g. {', '.join(list(qrels)[:3])}); "
+                         f"are these the qrels of this run's topics?")
+    judged = {docid for grades in qrels.values() for docid in grades}
+    retrieved = {docid for hits in run.values() for docid in hits}
+    documents = len(retrieved & judged)
+    if not documents:
+        raise InputError(f"no document id of {run_path} occurs in {qrels_source} (run: e.g. "
+                         f"{', '.join(sorted(retrieved)[:3])}; qrels: e.g. {', '.join(sorted(judged)[:3])}); are "
+                         f"these the qrels of this run's collection?")
+    return {"queries": queries, "run_queries": len(run), "documents": documents, "run_documents": len(retrieved)}
+
+
+def describe_overlap(run_path, qrels_source, shared: dict) -> str:
+    return (f"{run_path} and {qrels_source} share {shared['queries']} of the run's {shared['run_queries']} queries "
+            f"and {shared['documents']} of its {shared['run_documents']} document ids")
+
+
 def _same_run(recorded: str | None, run: Path) -> bool:
     """Whether a metrics file's recorded run is ``run`` (a path recorded relative to another directory counts as
     the same when the names agree)."""
@@ -132,11 +156,8 @@ def evaluate_run(run_path: str | Path, qrels_source: str | Path, measures=MEASUR
     qrels = read_qrels(qrels_source)
     if not run:
         raise InputError(f"{run_path}: the run is empty (no hits at all); nothing to evaluate")
-    judged_in_run = sum(1 for q in run if q in qrels)
-    if not judged_in_run:
-        raise InputError(f"{run_path} shares no query with {qrels_source} (run: {len(run)} queries, e.g. "
-                         f"{', '.join(list(run)[:3])}; qrels: {len(qrels)}, e.g. {', '.join(list(qrels)[:3])}); "
-                         f"are these the qrels of this run's topics?")
+    shared = overlap(run, qrels, run_path, qrels_source)
+    judged_in_run = shared["queries"]
     if judged_in_run < len(qrels) / 2:
         warnings.warn(f"only {judged_in_run} of the {len(qrels)} judged queries have hits in {run_path}; the "
                       f"others count as 0 in every mean", SpladeAnseriniWarning, stacklevel=2)
@@ -145,6 +166,7 @@ def evaluate_run(run_path: str | Path, qrels_source: str | Path, measures=MEASUR
     search = json.loads(facts.read_text(encoding="utf-8")) if facts.is_file() else None
     result = {"run": str(run_path), "run_path": str(run_path.resolve()), "qrels": str(qrels_source),
               "queries_in_qrels": len(qrels), "queries_in_run": len(run), "queries_evaluated": judged_in_run,
+              "shared": shared,
               "metrics": means, "per_query": per_query, "search": search, **(extra or {})}
     write_atomically(out, json.dumps(result, indent=2) + "\n")
     return result

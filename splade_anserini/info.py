@@ -11,7 +11,13 @@ import json
 from pathlib import Path
 
 from .errors import InputError
-from .formats.artifacts import CIFF, DESCRIPTIONS, MANIFEST, manifest_kind, read_manifest
+from .formats.artifacts import (
+    CIFF,
+    DESCRIPTIONS,
+    MANIFEST,
+    manifest_kind,
+    read_manifest,
+)
 
 # manifest fields shown, in this order, under these names
 SHOWN = (("corpus", "corpus"), ("collection", "collection"), ("documents", "documents"),
@@ -116,7 +122,51 @@ def _describe_directory(path: Path) -> dict:
     raise InputError(f"{path}: not an artifact of splade-anserini (no {MANIFEST})")
 
 
+def versions() -> dict:
+    """Versions of splade-anserini and what it runs on, read from package metadata and Anserini's jar (nothing is
+    imported or started: no torch, no JVM); None where something is missing."""
+    from importlib.metadata import PackageNotFoundError, version
+    found: dict = {}
+    for package in ("splade-anserini", "pyserini"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = None
+    found.update(_anserini_versions())
+    for package in ("torch", "transformers"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def _anserini_versions() -> dict:
+    """Anserini's version and the Lucene version it is built on, from the Maven metadata inside its jar."""
+    import re
+    import zipfile
+
+    from .errors import SetupError
+    from .lucene.jvm import anserini_jar
+    try:
+        jar = anserini_jar()
+    except SetupError:
+        return {"anserini": None, "lucene": None}
+    anserini = re.match(r"anserini-(.+)-fatjar\.jar$", jar.name)
+    found = {"anserini": anserini.group(1) if anserini else jar.name, "lucene": None}
+    try:
+        with zipfile.ZipFile(jar) as archive:
+            pom = archive.read("META-INF/maven/io.anserini/anserini/pom.xml").decode("utf-8", errors="replace")
+    except (OSError, zipfile.BadZipFile, KeyError):
+        return found
+    lucene = re.search(r"<lucene\.version>([^<]+)</lucene\.version>", pom)
+    found["lucene"] = lucene.group(1).strip() if lucene else None
+    return found
+
+
 def _value(value) -> str:
+    if value is None:  # not recorded, or nothing (e.g. no query term cut-off): never Python's "None"
+        return "-"
     if isinstance(value, dict):
         return ", ".join(f"{k} {_value(v)}" for k, v in value.items())
     if isinstance(value, list):

@@ -10,6 +10,8 @@ scoring is :class:`~splade_anserini.lucene.searcher.ImpactSearcher`'s, exactly A
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import logging
 import os
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from .errors import InputError, MismatchWarning
-from .formats.artifacts import ENGINES, MANIFEST, read_manifest, write_atomically
+from .formats.artifacts import ENGINES, MANIFEST, output_lock, read_manifest, write_atomically
 from .formats.readers import read_topics
 from .formats.runs import (
     format_run,
@@ -140,6 +142,19 @@ def heaviest_terms(vector: dict, n: int) -> dict:
     return dict(sorted(vector.items(), key=lambda item: (-item[1], item[0]))[:n])
 
 
+def _one_writer(function):
+    """Run ``function`` holding the lock on its ``output`` (see :func:`~.formats.artifacts.output_lock`): a second
+    search into the same run file is refused, naming the first one's process id, before it changes anything."""
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def locked(*args, **kwargs):
+        with output_lock(signature.bind(*args, **kwargs).arguments["output"]):
+            return function(*args, **kwargs)
+    return locked
+
+
+@_one_writer
 def search_topics(index: str | Path, output: str | Path, settings: SearchSettings = SEARCH, *,
                   topics: str | Path | None = None, encoded_topics: str | Path | None = None,
                   topic_fields: Sequence[str] | None = None,
@@ -151,7 +166,9 @@ def search_topics(index: str | Path, output: str | Path, settings: SearchSetting
     inference-free queries, see :func:`query_encoder`), k, threads, the engine (``pisa`` searches a PISA index,
     :mod:`.pisa`, with the same queries, scores and run format) and its options. ``encoder`` is an open query
     encoder to use instead of one made from the settings. An existing run at ``output`` is replaced only with
-    ``overwrite`` (and then its stale metrics go with it)."""
+    ``overwrite`` (and then its stale metrics go with it). ``settings.on_error="skip"`` skips bad topic lines (an
+    invalid or repeated id, an empty text) instead of stopping, and lists them in the search facts
+    (``skipped_queries``)."""
     settings.validate()
     engine, k, remove_query = settings.engine, settings.k, settings.remove_query
     if (topics is None) == (encoded_topics is None):
@@ -171,6 +188,7 @@ def search_topics(index: str | Path, output: str | Path, settings: SearchSetting
     threads = settings.threads or os.cpu_count() or 1
     started = time.time()
     encoding = None  # seconds spent encoding queries, model loading left out
+    skipped: list | None = [] if settings.on_error == "skip" else None
     if encoded_topics is not None:
         queries = read_encoded_topics(encoded_topics)
         check_encoded(queries, vocabulary(queries.settings.get("model_path") or manifest.get("model_path")))
@@ -183,7 +201,7 @@ def search_topics(index: str | Path, output: str | Path, settings: SearchSetting
         encoder = encoder or query_encoder(index, manifest, settings)
         try:
             problems = check_compatible(encoder.settings, manifest, str(index), settings.allow_mismatch)  # first
-            parsed = read_topics(topics, topic_fields)
+            parsed = read_topics(topics, topic_fields, skipped)
             encoding = time.perf_counter()
             queries = encode_topics(parsed, encoder)
             encoding = time.perf_counter() - encoding
@@ -208,6 +226,9 @@ def search_topics(index: str | Path, output: str | Path, settings: SearchSetting
         kept = [searcher.kept_terms(vector) for vector in queries.vectors]
         costs = query_costs(kept, {t: searcher.df(t) for v in kept for t in v}, searcher.num_docs)
         latencies = [1000 * t for t in searcher.latencies]
+    if skipped:
+        logger.warning(f"search: skipped {len(skipped)} bad topic lines (listed in {search_facts_path(output).name} "
+                       f"under 'skipped_queries'), first: {skipped[0]['where']}: {skipped[0]['reason']}")
     empty = [qid for qid, h in zip(queries.ids, hits) if not h]
     if empty:
         logger.info(f"note: {len(empty)} of {len(queries)} queries got no hits (no query term occurs in the index with "
@@ -224,6 +245,7 @@ def search_topics(index: str | Path, output: str | Path, settings: SearchSetting
              "k": k, "threads": threads, "min_idf": settings.min_idf, "query_top_k": settings.query_top_k,
              "format": settings.format,
              "query_source": queries.source,
+             "skipped_queries": {"count": len(skipped or []), "queries": skipped or []},
              "query_settings": queries.settings, "mismatch": problems,
              "latency_ms": {key: round(value, 3) for key, value in percentiles(latencies, (50, 95, 99)).items()},
              "latency_queries": len(latencies), "throughput_qps": round(len(queries) / max(retrieval, 1e-9), 1),

@@ -210,6 +210,7 @@ class SearchSettings(Settings):
     query_top_k: int | None = None  # every term
     remove_query: bool = False
     format: str = "trec"
+    on_error: str = "stop"  # or "skip": bad topic lines (invalid or repeated id, empty text) are skipped and listed
     engine: str = "lucene"
     tag: str | None = None  # the run's last column; None: splade-anserini.<model>
     allow_mismatch: bool = False  # search even when the query side differs from the index's (warned)
@@ -218,12 +219,14 @@ class SearchSettings(Settings):
         return {"scale": _optional(positive_number), "query_max_length": _optional(at_least(MIN_MAX_LENGTH)),
                 "batch_size": positive_int, "k": at_least(1), "threads": _optional(positive_int),
                 "min_idf": finite_number, "query_top_k": _optional(at_least(1)), "remove_query": flag,
-                "format": one_of(RUN_FORMATS), "engine": one_of(ENGINES), "allow_mismatch": flag}
+                "format": one_of(RUN_FORMATS), "on_error": one_of(ON_ERROR), "engine": one_of(ENGINES),
+                "allow_mismatch": flag}
 
     @classmethod
     def section_keys(cls) -> tuple:
         # the query model is the experiment's (top-level); scale, device and the engine follow the index
-        return ("k", "threads", "batch_size", "query_max_length", "min_idf", "query_top_k", "remove_query", "format")
+        return ("k", "threads", "batch_size", "query_max_length", "min_idf", "query_top_k", "remove_query", "format",
+                "on_error")
 
     @property
     def query_settings(self) -> tuple:

@@ -98,7 +98,7 @@ def test_bad_pre_encoded_topics_are_named_by_file_and_line(tmp_path):
         read_encoded_topics(tmp_path / "q.parquet")
     truncated = tmp_path / "q.tsv.gz"
     truncated.write_bytes(b"\x1f\x8b\x08\x00garbage")
-    with pytest.raises(InputError, match="q.tsv.gz: cannot read"):
+    with pytest.raises(InputError, match="q.tsv.gz: the compressed file ends early or is damaged"):
         read_encoded_topics(truncated)
 
 

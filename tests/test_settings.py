@@ -120,14 +120,14 @@ def test_validate_says_what_is_out_of_range(settings, message):
     (["search", "--index", "nowhere", "--topics", "q.tsv", "--output", "r.trec", "--query-max-length", "2"],
      "--query-max-length must be at least 3, not 2"),
     (["search", "--index", "nowhere", "--topics", "q.tsv", "--output", "r.trec", "--min-idf", "nan"],
-     "--min-idf must be a number, not nan"),
+     "argument --min-idf: must be a finite number, not nan"),
     (["encode-queries", "--topics", "q.tsv", "--output", "q.jsonl", "--query-max-length", "1"],
      "--query-max-length must be at least 3, not 1"),
-    (["encode", "--corpus", "c.jsonl", "--output", "out", "--scale", "inf"], "argument --scale: must be a positive"),
+    (["encode", "--corpus", "c.jsonl", "--output", "out", "--scale", "inf"], "argument --scale: must be a finite number"),
     (["encode", "--corpus", "c.jsonl", "--output", "out", "--max-length", "2"], "--max-length must be at least 3"),
     (["encode", "--corpus", "c.jsonl", "--output", "out", "--num-shards", "2", "--shard-id", "2"],
      "--shard-id must be in 0..1"),
-    (["compare", "a.trec", "b.trec", "--qrels", "q.txt", "--alpha", "2"], "--alpha is a significance level"),
+    (["compare", "a.trec", "b.trec", "--qrels", "q.txt", "--alpha", "2"], "argument --alpha: must be between 0 and 1"),
     (["index", "--collection", "c", "--index", "i", "--threads", "0"], "argument --threads: must be a positive"),
 ])
 def test_out_of_range_numbers_are_one_sentence_and_exit_2(args, message, capsys, tmp_path, monkeypatch):

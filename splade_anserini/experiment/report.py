@@ -149,8 +149,13 @@ def plot(paths: Iterable[str | Path], output: str | Path, y: str = "nDCG@10", x:
 
 
 def report(paths: Iterable[str | Path], fmt: str = "markdown", digits: int = 4, baseline: str | None = "bm25",
-           alpha: float = 0.05) -> str:
+           alpha: float = 0.05, require_baseline: bool = False) -> str:
+    """The table of :func:`collect` as Markdown or CSV. With ``require_baseline`` (a baseline the user named), a
+    baseline that is the system of no run is an error instead of a table without tests."""
     table = collect(paths, baseline)
+    if require_baseline and baseline not in set(table["system"]):
+        raise InputError(f"--baseline {baseline!r} is the system of none of these runs (systems: "
+                         f"{', '.join(sorted(set(table['system'])))})")
     if fmt == "csv":
         return table.to_csv(index=False, float_format=f"%.{digits}f")
     if fmt == "markdown":

@@ -7,18 +7,22 @@ kind (or a missing path, or an empty directory): never a directory or file that 
 never an input of the same command (outputs and inputs may not be the same path or inside each other).
 
 Artifacts are built in a staging place and moved into position when complete; files are written under a temporary
-name, flushed to disk and renamed, so a reader never sees half a file. Finished artifacts get the permissions the
+name, flushed to disk and renamed, so a reader never sees half a file. One process at a time writes an output: it
+holds an exclusive lock on ``.<name>.lock`` beside it (:func:`output_lock`), which the operating system releases
+if the process dies. Finished artifacts get the permissions the
 user's umask allows, like files made by any other tool.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from ..errors import InputError
 
@@ -194,3 +198,52 @@ def replace_directory(staging: Path, target: Path, kind: str) -> None:
     elif target.exists():
         target.rmdir()
     os.replace(staging, target)
+
+
+def lock_path(output: str | Path) -> Path:
+    """The lock file of an output: ``.<name>.lock`` beside it (beside a collection's ``.<name>.partial/`` too)."""
+    output = Path(os.path.abspath(Path(output).expanduser()))  # "." and "dir/.." have a name only once resolved
+    return output.parent / f".{output.name}.lock"
+
+
+@contextlib.contextmanager
+def output_lock(output: str | Path) -> Iterator[Path]:
+    """Hold an exclusive lock on ``output`` while it is written; a second writer gets an InputError naming the
+    first one's process id, before it has changed anything. The lock is ``flock`` on :func:`lock_path`: the
+    operating system releases it when the holder exits or dies, so a killed run never leaves a stale lock behind."""
+    path = lock_path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115  (held open while the lock is held)
+        except OSError as err:  # a read-only or foreign directory: say it of the output the user named
+            raise InputError(f"{output}: cannot write there ({err.strerror or err})") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise InputError(f"{output} is being written by another process (pid {holder}, holding {path}); wait "
+                             f"for it to finish, or choose another output") from None
+        except BaseException:
+            handle.close()
+            raise
+        # The holder before us may have removed the file between our open and our lock: then we hold a lock on
+        # a file nobody else can see, and must take the one that is there now.
+        try:
+            same = os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        handle.close()
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield path
+    finally:
+        path.unlink(missing_ok=True)  # while still locked, so nobody takes a lock on a file about to vanish
+        handle.close()

@@ -91,6 +91,39 @@ def _read_progress(staging: Path) -> dict | None:
     return None  # nothing usable: start over
 
 
+def _flatten(identity: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in identity.items():
+        if isinstance(value, dict) and value and key != "shard":
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+def identity_changes(before: dict, now: dict) -> list[str]:
+    """Each difference between two encoding identities as '<setting> <before> before, <now> now' (settings by their
+    command-line names; changed input files by path)."""
+    old, new = _flatten(before), _flatten(now)
+    changes = []
+    for key in sorted(set(old) | set(new), key=lambda k: (k != "corpus", k != "inputs", k)):
+        if old.get(key) == new.get(key):
+            continue
+        name = key.removeprefix("settings.")
+        if key == "inputs":
+            then = {str(entry[0]) if isinstance(entry, list) else str(entry): entry for entry in old.get(key) or []}
+            current = {str(entry[0]) if isinstance(entry, list) else str(entry): entry for entry in new.get(key) or []}
+            changed = sorted(path for path in set(then) | set(current) if then.get(path) != current.get(path))
+            changes.append(f"input file {changed[0] if changed else '?'} changed (size or modification time)"
+                           + (f", and {len(changed) - 1} more" if len(changed) > 1 else ""))
+            continue
+        shown = "--" + name.replace("_", "-") if name in ENCODE.__dataclass_fields__ else name
+        change = f"{shown} {old.get(key)!r} before, {new.get(key)!r} now"
+        if change not in changes:  # docs_per_file is recorded twice
+            changes.append(change)
+    return changes or ["the recorded settings differ"]
+
+
 def open_staging(output: str | Path, identity: dict, overwrite: bool = False,
                  inputs=()) -> tuple[Path, Path, list]:
     """(output, staging directory, finished parts) for an encoding into ``output``: the staging directory of an
@@ -109,11 +142,9 @@ def open_staging(output: str | Path, identity: dict, overwrite: bool = False,
         if overwrite or previous is None:
             shutil.rmtree(staging)
         elif previous["identity"] != identity:
-            changed = sorted(k for k in set(previous["identity"]) | set(identity)
-                             if previous["identity"].get(k) != identity.get(k))
-            raise InputError(f"{staging} holds an interrupted encoding of other inputs or settings "
-                             f"({', '.join(changed)} differ), so it cannot be resumed; delete it, or pass "
-                             f"--overwrite to start over")
+            raise InputError(f"{staging} holds an interrupted encoding that cannot be resumed with these inputs and "
+                             f"settings ({'; '.join(identity_changes(previous['identity'], identity))}); rerun with "
+                             f"the earlier value(s), delete it, or pass --overwrite to start over")
         else:
             parts = previous["parts"]
     staging.mkdir(exist_ok=True)
@@ -229,6 +260,14 @@ class CollectionWriter:
         if self._part is not None:
             self._finish_part()
         return commit_staging(self.staging, self.output, manifest, self.files)
+
+    def discard(self) -> None:
+        """Drop everything written so far, finished parts included (nothing worth resuming)."""
+        if self._part is not None:
+            self._part.discard()
+            self._part = None
+        self.files = []
+        shutil.rmtree(self.staging, ignore_errors=True)
 
     def abort(self) -> None:
         """Stop writing: the part in progress is dropped; finished parts stay for a rerun to resume from (with

@@ -7,6 +7,11 @@ Sources:
 
 A document's text is its text fields joined by one space and stripped; by default ``title`` + ``text`` for BEIR
 files, ``contents`` for Pyserini files, and every text field of an ir_datasets record.
+
+Every text file (corpus, topics, qrels, runs, pre-encoded topics) is read here, line by line, as UTF-8 with an
+optional byte-order mark dropped (``utf-8-sig``), any line end (LF or CRLF), optionally gzipped; a gzipped file that
+ends early is one error naming it. Every id (document, query; in corpora, topics, qrels and runs) follows one rule,
+:func:`check_id`: a non-empty string without white space or control characters.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import unicodedata
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -39,6 +46,32 @@ class Document:
 class Query:
     id: str
     text: str
+    where: str = ""  # "file:line" or "irds:<id>#n", for error messages
+
+
+BOM = "\ufeff"
+# what a gzipped file that ends early or is damaged raises while it is read
+COMPRESSED_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+
+
+def raw_lines(path: Path, offset: int = 0) -> Iterator[bytes]:
+    """The raw lines (bytes, newline kept) of a file, optionally gzipped, from byte ``offset`` of its (uncompressed)
+    content; a compressed file that ends early or is damaged is an InputError naming it."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            handle.seek(offset)
+            yield from handle
+    except COMPRESSED_ERRORS as err:
+        raise InputError(f"{path}: the compressed file ends early or is damaged ({type(err).__name__}: "
+                         f"{str(err) or 'no detail'}); copy or download it again") from None
+
+
+def decode_line(raw: bytes, first: bool = False) -> str:
+    """One line as text: UTF-8, without its line end (LF or CRLF), and, on a file's first line, without a
+    byte-order mark (``utf-8-sig``). Raises UnicodeDecodeError."""
+    line = raw.decode("utf-8").rstrip("\r\n")
+    return line[1:] if first and line.startswith(BOM) else line
 
 
 def numbered_lines(path: Path, problems: list | None = None, offset: int = 0, first_line: int = 1) -> Iterator[tuple[int, str]]:
@@ -46,19 +79,40 @@ def numbered_lines(path: Path, problems: list | None = None, offset: int = 0, fi
     ``problems`` list is given, an entry there and a skipped line.
 
     Lines are decoded one by one (not through a buffered text stream) so the error names the right line."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as handle:
-        handle.seek(offset)
-        for number, raw in enumerate(handle, start=first_line):
-            try:
-                line = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as err:
-                error = InputError(f"{path}:{number}: invalid UTF-8 ({err.reason} at byte {err.start})")
-                if problems is None:
-                    raise error from None
-                problems.append(skipped_entry(error))
-                continue
-            yield number, line
+    for number, raw in enumerate(raw_lines(path, offset), start=first_line):
+        try:
+            line = decode_line(raw, first=offset == 0 and number == first_line)
+        except UnicodeDecodeError as err:
+            error = InputError(f"{path}:{number}: invalid UTF-8 ({err.reason} at byte {err.start})")
+            if problems is None:
+                raise error from None
+            problems.append(skipped_entry(error))
+            continue
+        yield number, line
+
+
+def id_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid id (None when it is): an id is a non-empty string without white space or
+    control characters, so that it is one field in every TREC file (run, qrels) and means the same everywhere."""
+    if not value:
+        return "is empty"
+    if value.isprintable() and " " not in value:  # the common case, in C: no white space, no control character
+        return None
+    for char in value:
+        if char.isspace():
+            return f"holds white space ({unicodedata.name(char, repr(char))})"
+        if unicodedata.category(char) in ("Cc", "Cf", "Cs"):
+            return f"holds a control character (U+{ord(char):04X})"
+    return None
+
+
+def check_id(value: str, where: str, what: str = "id") -> str:
+    """``value`` if it is a valid id (see :func:`id_problem`), else an InputError naming ``where`` and the id."""
+    problem = id_problem(value)
+    if problem is not None:
+        raise InputError(f"{where}: {what} {value!r} {problem}; an id is a non-empty string without white space "
+                         f"or control characters")
+    return value
 
 
 def skipped_entry(error: InputError, doc_id: str | None = None) -> dict:
@@ -103,12 +157,13 @@ def parse_json_object(line: str, where: str) -> dict:
     return record
 
 
-def _record_id(record: dict, keys: Sequence[str], where: str) -> str:
+def _record_id(record: dict, keys: Sequence[str], where: str, what: str = "document id") -> str:
+    """The id of a JSON record (white space around it dropped), checked by :func:`check_id`."""
     for key in keys:
         if key in record:
             value = record[key]
-            if isinstance(value, (str, int)) and str(value).strip():
-                return str(value).strip()
+            if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+                return check_id(str(value).strip(), where, what)
             raise InputError(f"{where}: empty or invalid id in field {key!r}")
     raise InputError(f"{where}: missing id (expected one of the fields {', '.join(keys)})")
 
@@ -141,16 +196,14 @@ TSV_HEADER_IDS = ("id", "_id", "docid", "doc_id", "did", "pid", "qid", "query_id
 
 def tsv_header(path: Path) -> list[str] | None:
     """The column names of a TSV file with a header row (first column named like an id), else None."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as handle:
-        for raw in handle:
-            if raw.strip():
-                columns = raw.decode("utf-8", errors="replace").rstrip("\r\n").split("\t")
-                return [c.strip() for c in columns] if columns[0].strip().lower() in TSV_HEADER_IDS else None
+    for number, raw in enumerate(raw_lines(path)):
+        if raw.strip():
+            columns = raw.decode("utf-8", errors="replace").rstrip("\r\n").removeprefix(BOM).split("\t")
+            return [c.strip() for c in columns] if columns[0].strip().lower() in TSV_HEADER_IDS else None
     return None
 
 
-def _tsv_parser(path: Path, fields: Sequence[str] | None):
+def _tsv_parser(path: Path, fields: Sequence[str] | None, what: str = "document id"):
     """A line parser for one TSV file. Without a header row a line is ``id<TAB>text``, exactly two columns; with
     one, the columns are named, the first is the id, and the text is ``fields`` (default: every other column)."""
     header = tsv_header(path)
@@ -178,13 +231,15 @@ def _tsv_parser(path: Path, fields: Sequence[str] | None):
         doc_id = columns[0].strip()
         if not doc_id:
             raise InputError(f"{where}: missing id before the tab")
+        check_id(doc_id, where, what)
         return Document(doc_id, join_fields(columns[1:] if use is None else [columns[i] for i in use]), where)
 
     return parse, header is not None
 
 
 def _file_documents(files: Sequence[Path], fields, start: int, stop: int | None,
-                    problems: list | None = None, position: "Position | None" = None) -> Iterator[Document]:
+                    problems: list | None = None, position: "Position | None" = None,
+                    what: str = "document id") -> Iterator[Document]:
     """Documents number ``start`` to ``stop - 1`` (counting non-blank lines); lines before ``start`` are not parsed,
     and with a ``position`` (from :func:`plan_parts`) not even read. With a ``problems`` list, a malformed line is
     recorded there and skipped instead of stopping the read."""
@@ -199,7 +254,7 @@ def _file_documents(files: Sequence[Path], fields, start: int, stop: int | None,
         if _suffix_kind(path) == "json":
             parse, header = (lambda n, text, path=path: _json_document(path, n, text, fields)), False
         else:
-            parse, header = _tsv_parser(path, fields)
+            parse, header = _tsv_parser(path, fields, what)
         for number, line in numbered_lines(path, problems, offset, first_line):
             if not line.strip():
                 continue
@@ -239,18 +294,16 @@ def plan_parts(source: str | Path, part_size: int) -> list[tuple[int, int, Posit
     starts: list = []
     ordinal = 0
     for index, path in enumerate(source_files(source)):
-        opener = gzip.open if path.name.endswith(".gz") else open
         header = _suffix_kind(path) == "tsv" and tsv_header(path) is not None
-        with opener(path, "rb") as handle:
-            offset = 0
-            for number, raw in enumerate(handle, start=1):
-                if raw.strip() and header:
-                    header = False
-                elif raw.strip():
-                    if ordinal % part_size == 0:
-                        starts.append(Position(index, offset, number))
-                    ordinal += 1
-                offset += len(raw)
+        offset = 0
+        for number, raw in enumerate(raw_lines(path), start=1):
+            if raw.strip() and header:
+                header = False
+            elif raw.strip():
+                if ordinal % part_size == 0:
+                    starts.append(Position(index, offset, number))
+                ordinal += 1
+            offset += len(raw)
     return [(k * part_size, min((k + 1) * part_size, ordinal), position) for k, position in enumerate(starts)]
 
 
@@ -260,9 +313,7 @@ def count_documents(source: str | Path) -> int:
         return irds_dataset(str(source)).docs_count()
     total = 0
     for path in source_files(source):
-        opener = gzip.open if path.name.endswith(".gz") else open
-        with opener(path, "rb") as handle:
-            total += sum(1 for line in handle if line.strip())
+        total += sum(1 for line in raw_lines(path) if line.strip())
         if _suffix_kind(path) == "tsv" and tsv_header(path) is not None:
             total -= 1  # the header row
     return total
@@ -323,8 +374,16 @@ def read_corpus(source: str | Path, fields: Sequence[str] | None = None, start: 
     if str(source).startswith(IRDS_PREFIX):
         records = _irds_records(str(source), "docs", start, stop)
         for n, doc in enumerate(records, start=start):
+            where = f"{source}#{n}"
+            try:
+                doc_id = check_id(str(doc.doc_id), where, "document id")
+            except InputError as err:
+                if problems is None:
+                    raise
+                problems.append(skipped_entry(err))
+                continue
             count += 1
-            yield Document(str(doc.doc_id), _irds_text(doc, fields, "doc_id"), f"{source}#{n}")
+            yield Document(doc_id, _irds_text(doc, fields, "doc_id"), where)
     else:
         for doc in _file_documents(source_files(source), fields, start, stop, problems, position):
             count += 1
@@ -334,31 +393,57 @@ def read_corpus(source: str | Path, fields: Sequence[str] | None = None, start: 
         raise InputError(f"{source}: the corpus is empty (no documents){skipped}")
 
 
-def read_topics(source: str | Path, fields: Sequence[str] | None = None) -> list[Query]:
-    """Queries from a TSV (qid<TAB>text), a JSONL file, or irds:<id>; in file order."""
-    queries = []
+def _topic_lines(source: str | Path, fields: Sequence[str] | None, problems: list | None) -> Iterator[Query]:
+    """Every query of a topics source as read, before empty texts and repeated ids are looked at."""
     if str(source).startswith(IRDS_PREFIX):
-        for query in _irds_records(str(source), "queries"):
-            queries.append(Query(str(query.query_id), _irds_text(query, fields, "query_id")))
-    else:
-        for path in source_files(source, "topics"):
-            if _suffix_kind(path) == "json":
-                for number, line in numbered_lines(path):
-                    if not line.strip():
-                        continue
-                    record = parse_json_object(line, f"{path}:{number}")
-                    qid = _record_id(record, QUERY_ID_KEYS, f"{path}:{number}")
-                    use = fields or [next((k for k in QUERY_TEXT_KEYS if k in record), QUERY_TEXT_KEYS[0])]
-                    queries.append(Query(qid, join_fields(record.get(f) for f in use)))
-            else:
-                queries.extend(Query(d.id, d.text) for d in _file_documents([path], None, 0, None))
-    if not queries:
-        raise InputError(f"{source}: no queries found")
-    seen = set()
-    for query in queries:
+        for n, query in enumerate(_irds_records(str(source), "queries"), start=1):
+            where = f"{source}#{n}"
+            yield Query(check_id(str(query.query_id), where, "query id"), _irds_text(query, fields, "query_id"),
+                        where)
+        return
+    for path in source_files(source, "topics"):
+        if _suffix_kind(path) != "json":
+            yield from (Query(d.id, d.text, d.where)
+                        for d in _file_documents([path], None, 0, None, problems, what="query id"))
+            continue
+        for number, line in numbered_lines(path, problems):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                record = parse_json_object(line, where)
+                qid = _record_id(record, QUERY_ID_KEYS, where, "query id")
+            except InputError as err:
+                if problems is None:
+                    raise
+                problems.append(skipped_entry(err))
+                continue
+            use = fields or [next((k for k in QUERY_TEXT_KEYS if k in record), QUERY_TEXT_KEYS[0])]
+            yield Query(qid, join_fields(record.get(f) for f in use), where)
+
+
+def read_topics(source: str | Path, fields: Sequence[str] | None = None, problems: list | None = None) -> list[Query]:
+    """Queries from a TSV (qid<TAB>text), a JSONL file, or irds:<id>; in file order. A malformed line, an invalid
+    or repeated id, or an empty query text is an InputError naming the line; given a ``problems`` list, it is
+    recorded there (see :func:`skipped_entry`) and the query skipped instead."""
+    queries, seen = [], {}
+    for query in _topic_lines(source, fields, problems):
+        problem = None
         if query.id in seen:
-            raise InputError(f"{source}: query id {query.id!r} occurs more than once")
-        seen.add(query.id)
+            problem = InputError(f"{query.where}: query id {query.id!r} occurs more than once (first at "
+                                 f"{seen[query.id]})")
+        elif not query.text.strip():
+            problem = InputError(f"{query.where}: empty query text (query {query.id!r})")
+        if problem is not None:
+            if problems is None:
+                raise problem
+            problems.append(skipped_entry(problem, query.id))
+            continue
+        seen[query.id] = query.where
+        queries.append(query)
+    if not queries:
+        skipped = f" ({len(problems)} skipped)" if problems else ""
+        raise InputError(f"{source}: no queries found{skipped}")
     return queries
 
 
@@ -366,8 +451,10 @@ def read_qrels(source: str | Path) -> dict:
     """TREC qrels (``qid iter docid grade``) or irds:<id> as {qid: {docid: grade}}."""
     qrels: dict = {}
     if str(source).startswith(IRDS_PREFIX):
-        for qrel in _irds_records(str(source), "qrels"):
-            qrels.setdefault(str(qrel.query_id), {})[str(qrel.doc_id)] = int(qrel.relevance)
+        for n, qrel in enumerate(_irds_records(str(source), "qrels"), start=1):
+            where = f"{source}#{n}"
+            qid = check_id(str(qrel.query_id), where, "query id")
+            qrels.setdefault(qid, {})[check_id(str(qrel.doc_id), where, "document id")] = int(qrel.relevance)
     else:
         path = Path(source).expanduser()
         if not path.is_file():
@@ -376,13 +463,15 @@ def read_qrels(source: str | Path) -> dict:
             parts = line.split()
             if not parts:
                 continue
+            where = f"{path}:{number}"
             if len(parts) != 4:
-                raise InputError(f"{path}:{number}: expected 'qid iteration docid relevance', got {len(parts)} fields")
+                raise InputError(f"{where}: expected 'qid iteration docid relevance', got {len(parts)} fields")
             try:
                 grade = int(parts[3])
             except ValueError:
-                raise InputError(f"{path}:{number}: relevance {parts[3]!r} is not an integer") from None
-            qrels.setdefault(parts[0], {})[parts[2]] = grade
+                raise InputError(f"{where}: relevance {parts[3]!r} is not an integer") from None
+            qid, docid = check_id(parts[0], where, "query id"), check_id(parts[2], where, "document id")
+            qrels.setdefault(qid, {})[docid] = grade
     if not qrels:
         raise InputError(f"{source}: no judgements found")
     return qrels

@@ -8,13 +8,14 @@ config, when a config made it).
 
 from __future__ import annotations
 
+import math
 from operator import itemgetter
 from pathlib import Path
 
 from ..errors import InputError
 from ..settings import RUN_FORMATS
 from .artifacts import check_separate, write_atomically
-from .readers import numbered_lines
+from .readers import check_id, numbered_lines
 
 
 def search_facts_path(run: str | Path) -> Path:
@@ -90,7 +91,8 @@ def write_run_file(path: Path, lines: list[str]) -> None:
 
 def read_run(path: str | Path) -> dict:
     """A TREC or MS MARCO run as {qid: {docid: score}}, each query's hits in the file's rank order (an MS MARCO run's
-    scores are minus the ranks); errors name file and line."""
+    scores are minus the ranks); errors name file and line: a malformed line, an invalid id (see
+    :func:`~.readers.check_id`), a score that is not a finite number."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such run file")
@@ -107,10 +109,15 @@ def read_run(path: str | Path) -> dict:
         else:
             raise InputError(f"{path}:{number}: expected 'qid Q0 docid rank score tag' (TREC) or "
                              f"'qid docid rank' (MS MARCO), got {len(parts)} fields")
+        where = f"{path}:{number}"
         try:
             value, position = float(score), int(rank)
         except ValueError:
-            raise InputError(f"{path}:{number}: rank {rank!r} or score {score!r} is not a number") from None
+            raise InputError(f"{where}: rank {rank!r} or score {score!r} is not a number") from None
+        if not math.isfinite(value):  # float() reads nan, inf and 1e999 (inf); no ranking can use them
+            raise InputError(f"{where}: score {score!r} is not a finite number")
+        check_id(qid, where, "query id")
+        check_id(docid, where, "document id")
         hits = run.setdefault(qid, {})
         if docid in hits:
             raise InputError(f"{path}:{number}: document {docid} appears twice for query {qid}")

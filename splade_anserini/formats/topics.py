@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from .artifacts import check_separate, follow_umask, write_atomically
-from .readers import numbered_lines, parse_json_object
+from .readers import check_id, numbered_lines, parse_json_object
 
 FORMATS = ("tsv", "jsonl")
 SIDECAR_SUFFIX = ".manifest.json"
@@ -111,11 +111,11 @@ def parse_tsv_line(line: str, where: str = "") -> tuple[str, dict]:
         raise InputError(f"{where}: expected 'qid<TAB>tokens', found no tab")
     if not qid.strip():
         raise InputError(f"{where}: missing query id before the tab")
-    return qid.strip(), dict(Counter(tokens.split()))
+    return check_id(qid.strip(), where, "query id"), dict(Counter(tokens.split()))
 
 
 def _number(value, where: str, token: str):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise InputError(f"{where}: weight of {token!r} must be a non-negative number, not {value!r}")
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
@@ -124,8 +124,9 @@ def parse_jsonl_line(line: str, where: str = "") -> tuple[str, dict]:
     """(qid, {token: weight}) from one ``{"id", "vector"}`` line."""
     record = parse_json_object(line, where)
     qid = next((record[k] for k in ("id", "qid", "_id") if k in record), None)
-    if qid is None or not str(qid).strip():
+    if qid is None or isinstance(qid, (bool, dict, list)) or not str(qid).strip():
         raise InputError(f"{where}: missing query id (field 'id')")
+    check_id(str(qid).strip(), where, "query id")
     vector = record.get("vector")
     if not isinstance(vector, dict):
         raise InputError(f"{where}: missing 'vector' object of token weights")
@@ -136,15 +137,26 @@ def sidecar_path(path: str | Path) -> Path:
     return Path(str(path) + SIDECAR_SUFFIX)
 
 
-def write_encoded_topics(path: str | Path, topics: EncodedTopics, inputs=()) -> Path:
-    """Write pre-encoded topics (format from the file name) plus the sidecar manifest; atomic. An existing file is
-    replaced only when it is pre-encoded topics that splade-anserini wrote (it has the sidecar)."""
+def prepare_topics_output(path: str | Path, overwrite: bool = False, inputs=()) -> Path:
+    """Check that pre-encoded topics may be written at ``path``: a new path, or (with ``overwrite``) pre-encoded
+    topics that splade-anserini wrote (they have the sidecar); and none of the ``inputs``."""
     path = Path(path)
-    kind = topics_format(path)
+    topics_format(path)
     check_separate(inputs, path)
-    if path.exists() and not sidecar_path(path).is_file():
-        raise InputError(f"{path} exists and is not a pre-encoded topics file that splade-anserini wrote (no "
-                         f"{sidecar_path(path).name} beside it); not replacing it")
+    if path.exists():
+        if not sidecar_path(path).is_file():
+            raise InputError(f"{path} exists and is not a pre-encoded topics file that splade-anserini wrote (no "
+                             f"{sidecar_path(path).name} beside it); not replacing it")
+        if not overwrite:
+            raise InputError(f"{path} already exists; pass --overwrite to replace it, or choose another output")
+    return path
+
+
+def write_encoded_topics(path: str | Path, topics: EncodedTopics, inputs=(), overwrite: bool = False) -> Path:
+    """Write pre-encoded topics (format from the file name) plus the sidecar manifest; atomic. An existing file is
+    replaced only with ``overwrite``, and only when it is pre-encoded topics that splade-anserini wrote."""
+    path = prepare_topics_output(path, overwrite, inputs)
+    kind = topics_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp" + (".gz" if path.name.endswith(".gz") else ""))
     with _open_for_writing(tmp) as out:
@@ -167,19 +179,16 @@ def read_encoded_topics(path: str | Path) -> EncodedTopics:
     if not path.is_file():
         raise InputError(f"{path}: no such pre-encoded topics file")
     parse = parse_tsv_line if topics_format(path) == "tsv" else parse_jsonl_line
-    ids, vectors, seen = [], [], set()
-    try:
-        for number, line in numbered_lines(path):
-            if not line.strip():
-                continue
-            qid, vector = parse(line, f"{path}:{number}")
-            if qid in seen:
-                raise InputError(f"{path}:{number}: query id {qid!r} occurs more than once")
-            seen.add(qid)
-            ids.append(qid)
-            vectors.append(vector)
-    except (OSError, EOFError) as err:  # e.g. a truncated or non-gzip .gz file
-        raise InputError(f"{path}: cannot read ({err})") from None
+    ids, vectors, seen = [], [], {}
+    for number, line in numbered_lines(path):
+        if not line.strip():
+            continue
+        qid, vector = parse(line, f"{path}:{number}")
+        if qid in seen:
+            raise InputError(f"{path}:{number}: query id {qid!r} occurs more than once (first at line {seen[qid]})")
+        seen[qid] = number
+        ids.append(qid)
+        vectors.append(vector)
     if not ids:
         raise InputError(f"{path}: no queries found")
     sidecar = sidecar_path(path)

@@ -66,7 +66,7 @@ def load_token_weights(path: str | Path, vocabulary: set | None = None) -> dict:
     ``vocabulary`` every token must be one of its word pieces (a table of another tokenizer would never match)."""
     path = Path(path).expanduser()
     try:
-        table = json.loads(path.read_text(encoding="utf-8"))
+        table = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise InputError(f"{path}: not a token-weight table (a JSON object {{token: weight}}): "
                          f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None

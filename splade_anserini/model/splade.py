@@ -117,6 +117,15 @@ def _no_loading_bar():
             hf_logging.enable_progress_bar()
 
 
+def position_limit(config, tokenizer) -> int | None:
+    """How many tokens the model can take: its position embeddings, and the tokenizer's own limit where it states a
+    smaller one (RoBERTa-style models reserve positions for padding); None when neither says."""
+    limits = [getattr(config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
+    # tokenizers without a stated limit report a huge sentinel (int(1e30))
+    limits = [n for n in limits if isinstance(n, int) and 0 < n < 1_000_000]
+    return min(limits) if limits else None
+
+
 class Splade:
     """A SPLADE encoder over any Hugging Face masked-LM checkpoint.
 
@@ -153,6 +162,11 @@ class Splade:
         except Exception as err:  # also a damaged weights file (safetensors raises its own error type)
             raise SetupError(f"Could not load a masked-LM model from {self.path}: {type(err).__name__}: "
                              f"{str(err).splitlines()[0] if str(err) else 'no detail'}") from err
+        limit = position_limit(self.mlm.config, self.tokenizer)
+        if limit is not None and max_length > limit:  # longer inputs end in a tensor-size error deep inside torch
+            raise InputError(f"max length {max_length} is more than the {limit} token positions of model "
+                             f"{self.path} (max_position_embeddings): use --max-length (for queries "
+                             f"--query-max-length) of at most {limit}")
         # The projection onto the vocabulary, kept aside; the model body then yields the transformed hidden
         # states (for BERT: after the MLM head's dense+GELU+LayerNorm) that feed it.
         self.projection = self.mlm.get_output_embeddings()
