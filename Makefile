@@ -9,6 +9,7 @@
 #   make report                                 every runs/*.metrics.json in one Markdown table
 #   make train CONFIG=configs/train-scifact.yaml  fine-tune a model (ARGS='max_steps=50' overrides, --resume)
 #   make train-scifact-supervised               train on SciFact's train claims, then test; last line: nDCG@10 X run=PATH
+#   make train-scifact-inference-free           the same for a document model searched with idf queries (no transformer)
 #   make tradeoff-scifact                       two quantization scales on SciFact, then nDCG@10 against FLOPS (PNG)
 #
 # DATASET defaults to the name in the encode-<name> goal, so `index search eval` follow it; set it to run a
@@ -23,15 +24,16 @@ DATA ?=
 ARGS ?=
 RUN = $(CLI) run --config configs/$(DATASET).yaml $(if $(DATA),--data $(DATA))
 
-.PHONY: setup demo test encode-% index search eval bm25 report train train-scifact-supervised tradeoff-scifact verify-% clean clean-artifacts
+.PHONY: setup demo test encode-% index search eval bm25 report train train-scifact-supervised train-scifact-inference-free tradeoff-scifact verify-% clean clean-artifacts
 
 setup: $(VENV)/.installed
 
-# pip's ordinary index; torch==2.13.0 (pinned in pyproject.toml) resolves to the CPU wheel on these machines.
-$(VENV)/.installed: pyproject.toml
+# pip's ordinary index, constrained to the exact versions of this project's machines (constraints.txt: torch==2.13.0
+# resolves to the CPU wheel there); pyproject.toml itself only states the ranges the code works with.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	$(CLI) fetch-model splade-tiny
 	touch $@
 
@@ -68,6 +70,11 @@ train: setup
 # interrupted training (or finds it done) and evaluates again. The last line: nDCG@10 X.XXXX run=PATH.
 train-scifact-supervised: setup
 	$(CLI) train --config configs/train-scifact-supervised.yaml --resume --test $(ARGS)
+
+# The document side of an inference-free pair, trained on the same claims against idf queries; the best checkpoint
+# records the pair, so the test index is searched with idf queries and no transformer. Last line as above.
+train-scifact-inference-free: setup
+	$(CLI) train --config configs/train-scifact-inference-free.yaml --resume --test $(ARGS)
 
 # Effectiveness against FLOPS on SciFact: splade-tiny at quantization scales 100 and 20 (the latter drops weights
 # under 0.025), then the plot. TRADEOFF_ARGS adds overrides to both runs (e.g. model=checkpoints/.../final).

@@ -1,19 +1,24 @@
-"""Engines: our Lucene search against PISA on the same collection, the same query vectors and the same k.
+"""Engines: Lucene, PISA, BMP and Seismic on the same collection, the same query vectors and the same k.
 
-For each collection: the Lucene impact index (``splade-anserini index``) and the PISA index (``index --engine
-pisa``, and once more with impacts re-quantized to 8 bits) are built into ``--workdir`` when missing (their build
-time is the one recorded in their manifests); the CIFF export runs in a child process, timed, with its peak memory.
+For each collection: the Lucene impact index (``splade-anserini index``), the PISA index (``index --engine pisa``),
+the BMP and Seismic indexes are built into ``--workdir`` when missing (build time as recorded in their manifests);
+with ``--ciff`` the CIFF export runs in a child process, timed, with its peak memory.
 Queries are encoded once with the index's model (as ``search`` does), then for k = 10 and k = 1000 each engine
 searches them: one thread, each query timed alone (p50, p99; the topics are repeated to at least
 ``--latency-queries`` timings, after a warm-up), then all cores (queries/s over at least ``--throughput-queries``).
 nDCG@10 and R@1000 come from the k = 1000 hits, and each engine's hits are compared with Lucene's query by query.
-The last line is ``speedup: X.XXx``, Lucene's one-thread p50 over PISA's at k = 1000 (the smallest over the
-collections), measured in the same run.
+BMP (safe, rescored) is built in collection order and reordered by BP (``--reorder bp``); Seismic is built once
+with its defaults and searched at three operating points (``SEISMIC_POINTS``); the new engines are built in a child
+process, timed, with its peak memory. Every engine's hits are compared with Lucene's (exact search): overlap@10 and
+overlap@1000, the share of Lucene's top k the engine returns, averaged over queries. The last line is
+``fastest exact-quality engine: NAME p50 X ms at N (Lucene Y ms, Z x)``: among the engines whose overlap@10 with
+Lucene is >= 0.99 on every real collection, the fastest at k = 10 on the largest collection benchmarked.
 
     python benchmarks/engines.py                     # SciFact and the DL19 pool from ../shared/data, and the 1M
                                                      # synthetic collection of benchmarks/scale.py if it is there
     python benchmarks/engines.py --collection DIR --topics queries.tsv [--qrels qrels.txt] [--name NAME]
     python benchmarks/engines.py --scale-collection DIR [--scale-topics FILE] [--scale-qrels FILE]
+    python benchmarks/engines.py --engines lucene bmp seismic      # a subset of the engines
 """
 
 from __future__ import annotations
@@ -31,7 +36,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "data"
-SHARED_SETS = {"scifact": "beir-scifact", "dl19-pool": "trec-dl-2019-passage-judged"}
+SHARED_SETS = {"scifact": "beir-scifact", "dl19-pool": "trec-dl-2019-passage-judged", "cacm": "cacm"}
+# Seismic's search operating points (query_cut, heap_factor): fast, its default, careful
+SEISMIC_POINTS = ((5, 0.9), (10, 0.7), (20, 0.5))
+EXACT_QUALITY = 0.99  # overlap@10 with exact search on every real collection
 # benchmarks/scale.py keeps its synthetic collections here; the 1M row uses one of them when it exists.
 SCALE_CACHE = Path("/tmp/splade-anserini-scale")
 SCALE_DOCUMENTS = 1_000_000
@@ -48,11 +56,13 @@ class Case:
     qrels: Path | None
 
 
-def shared_cases(workdir: Path) -> list:
+def shared_cases(workdir: Path, sets=tuple(SHARED_SETS)) -> list:
     """SciFact and the DL19 pool, encoded with splade-tiny into ``workdir`` when not there yet."""
     from splade_anserini import EncodeSettings, encode_corpus
     cases = []
     for name, folder in SHARED_SETS.items():
+        if name not in sets:
+            continue
         data = SHARED / folder
         if not (data / "corpus.jsonl").is_file():
             print(f"skipping {name}: {data} is absent")
@@ -83,14 +93,26 @@ def scale_case(args) -> Case | None:
     return None
 
 
-def build(case: Case, workdir: Path, engine: str, bits: int | None = None, **options) -> tuple[Path, dict]:
+def build(case: Case, workdir: Path, engine: str, bits: int | None = None, reorder: str | None = None,
+          **options) -> tuple[Path, dict]:
     from splade_anserini.formats.artifacts import read_manifest
     from splade_anserini.index import build_index
     from splade_anserini.settings import IndexSettings
-    index = workdir / f"{case.name.replace(' ', '-')}.{engine}{bits or ''}"
+    index = workdir / f"{case.name.replace(' ', '-')}.{engine}{bits or ''}{'.' + reorder if reorder else ''}"
     if not (index / "manifest.json").is_file():
-        build_index(case.collection, index, IndexSettings(engine=engine, bits=bits, **options), progress=True)
+        if engine in ("seismic", "bmp"):  # in a child process: its peak memory is the build's
+            started = time.perf_counter()
+            child = subprocess.run([sys.executable, "-c", EXPORT_CHILD, "index", "--collection", str(case.collection),
+                                    "--index", str(index), "--engine", engine, "--quiet",
+                                    *(["--reorder", reorder] if reorder else [])], check=True, capture_output=True,
+                                   text=True)
+            Path(f"{index}.build.json").write_text(json.dumps({
+                "seconds": time.perf_counter() - started, "peak_mib": int(child.stdout.split()[-1]) / 2 ** 10}))
+        else:
+            build_index(case.collection, index, IndexSettings(engine=engine, bits=bits, **options), progress=True)
     manifest = read_manifest(index)
+    built = Path(f"{index}.build.json")
+    manifest["build_peak_mib"] = json.loads(built.read_text())["peak_mib"] if built.is_file() else None
     if manifest.get("collection") != str(case.collection.resolve()):
         sys.exit(f"{index} was built from {manifest.get('collection')}, not {case.collection}; remove it")
     return index, manifest
@@ -127,7 +149,7 @@ def repeated(vectors: list, at_least: int) -> list:
 
 
 def measure(searcher, vectors: list, k: int, args) -> dict:
-    searcher.batch_search(repeated(vectors, WARM_UP_QUERIES), k, 1)  # warm-up: Java's JIT, the page cache
+    searcher.batch_search(repeated(vectors, args.warm_up), k, 1)  # warm-up: Java's JIT, the page cache
     searcher.latencies = []
     searcher.batch_search(repeated(vectors, args.latency_queries), k, 1)
     latencies = [1000 * t for t in searcher.latencies]
@@ -139,59 +161,89 @@ def measure(searcher, vectors: list, k: int, args) -> dict:
             "hits": searcher.batch_search(vectors, k, args.threads)}
 
 
-def bench(case: Case, args) -> float:
+def overlap(reference: list, hits: list, k: int) -> float:
+    """The share of the reference's top k (exact search) in ``hits``' top k, averaged over the queries that have
+    reference hits."""
+    shares = [len({d for d, _ in ref[:k]} & {d for d, _ in got[:k]}) / min(k, len(ref))
+              for ref, got in zip(reference, hits) if ref]
+    return sum(shares) / max(len(shares), 1)
+
+
+def engines_of(case: Case, args) -> list:
+    """(label, open searcher, index, manifest) of every engine benchmarked on ``case``."""
+    from functools import partial
+
+    from splade_anserini.lucene.searcher import ImpactSearcher
+    workdir, engines = args.workdir, []
+    if "lucene" in args.engines:
+        lucene, manifest = build(case, workdir, "lucene",
+                                 **({"indexer": args.lucene_indexer} if args.lucene_indexer else {}))
+        engines.append(("Lucene (exact)", partial(ImpactSearcher, lucene), lucene, manifest))
+    if "pisa" in args.engines:
+        from splade_anserini.pisa.searcher import PisaSearcher
+        pisa, manifest = build(case, workdir, "pisa")
+        engines.append(("PISA", partial(PisaSearcher, pisa), pisa, manifest))
+    if "bmp" in args.engines:
+        from splade_anserini.bmp.searcher import BmpSearcher
+        for reorder in args.bmp_orders:
+            reorder = None if reorder == "collection" else reorder
+            bmp, manifest = build(case, workdir, "bmp", reorder=reorder)
+            engines.append((f"BMP safe{', BP order' if reorder else ''}", partial(BmpSearcher, bmp), bmp, manifest))
+    if "seismic" in args.engines:
+        from splade_anserini.seismic import SeismicSearch
+        from splade_anserini.seismic.searcher import SeismicSearcher
+        seismic, manifest = build(case, workdir, "seismic")
+        for cut, heap in SEISMIC_POINTS:
+            engines.append((f"Seismic cut {cut} heap {heap}",
+                            partial(SeismicSearcher, seismic, settings=SeismicSearch(query_cut=cut, heap_factor=heap)),
+                            seismic, manifest))
+    return engines
+
+
+def bench(case: Case, args) -> dict:
+    """Benchmark every engine on ``case``; returns {(label, k): row} with p50 and overlap@10."""
     from splade_anserini.evaluate import evaluate
     from splade_anserini.formats.readers import read_qrels, read_topics
     from splade_anserini.formats.topics import read_encoded_topics, sidecar_path
     from splade_anserini.lucene.queries import SpladeQueryEncoder, encode_topics
-    from splade_anserini.lucene.searcher import ImpactSearcher
-    from splade_anserini.pisa.searcher import PisaSearcher
 
-    workdir = args.workdir
-    lucene, lucene_manifest = build(case, workdir, "lucene",
-                                    **({"indexer": args.lucene_indexer} if args.lucene_indexer else {}))
-    pisa, pisa_manifest = build(case, workdir, "pisa")
-    pisa8, pisa8_manifest = build(case, workdir, "pisa", bits=8)
-    exported = export(case, workdir)
+    engines = engines_of(case, args)
+    if args.ciff:
+        exported = export(case, args.workdir)
+        print(f"{case.name}: CIFF export {exported['seconds']:.1f} s, peak {exported['peak_mib']:.0f} MiB, "
+              f"{exported['bytes'] / 2 ** 20:.1f} MiB")
     if sidecar_path(case.topics).is_file():
         topics = read_encoded_topics(case.topics)
     else:
+        lucene = next(index for label, _, index, _ in engines if label.startswith("Lucene"))
         topics = encode_topics(read_topics(case.topics), SpladeQueryEncoder(index=lucene))
     qrels = read_qrels(case.qrels) if case.qrels else None
-    engines = [("Lucene (ours)", lambda: ImpactSearcher(lucene), lucene, lucene_manifest),
-               ("PISA", lambda: PisaSearcher(pisa), pisa, pisa_manifest),
-               ("PISA, 8-bit impacts", lambda: PisaSearcher(pisa8), pisa8, pisa8_manifest)]
-    documents = lucene_manifest["index_documents"]
-    print(f"\n{case.name}: {documents:,} documents, {len(topics)} queries, {args.threads} threads for q/s; "
-          f"CIFF export {exported['seconds']:.1f} s, peak {exported['peak_mib']:.0f} MiB, "
-          f"{exported['bytes'] / 2 ** 20:.1f} MiB")
-    print("| engine | k | p50 ms | p99 ms | q/s | index MiB | build s | " + " | ".join(MEASURES)
-          + " | queries ranked otherwise than by Lucene |")
-    print("|---|---|---|---|---|---|---|" + "---|" * len(MEASURES) + "---|")
-    reference, p50, notes = {}, {}, []
+    documents = engines[0][3]["index_documents"]
+    print(f"\n{case.name}: {documents:,} documents, {len(topics)} queries, {args.threads} threads for q/s "
+          f"(Seismic and BMP search one query at a time: their q/s is one thread's); load average "
+          f"{os.getloadavg()[0]:.2f}")
+    print("| engine | k | p50 ms | p99 ms | q/s | overlap@k with exact | index MiB | build s | build peak MiB | "
+          + " | ".join(MEASURES) + " |")
+    print("|---|---|---|---|---|---|---|---|---|" + "---|" * len(MEASURES))
+    reference, rows = {}, {}
     for label, open_searcher, index, manifest in engines:
         with open_searcher() as searcher:
-            for k in KS:
+            for k in args.ks:
                 result = measure(searcher, topics.vectors, k, args)
-                reference.setdefault(k, result["hits"])
-                differing = sum([d for d, _ in a] != [d for d, _ in b] for a, b in zip(reference[k], result["hits"]))
-                if label == "PISA":
-                    notes.append(f"k={k}: PISA's hits and scores " + ("equal Lucene's on every query"
-                                 if result["hits"] == reference[k] else "DIFFER from Lucene's"))
-                scores = ""
-                if qrels is not None and k == max(KS):
+                reference.setdefault(k, result["hits"])  # the first engine is Lucene's exact search
+                agreement = overlap(reference[k], result["hits"], k)
+                if qrels is not None and k == max(args.ks):
                     run = {qid: dict(hits) for qid, hits in zip(topics.ids, result["hits"])}
                     means, _ = evaluate(run, qrels, MEASURES)
                     scores = " | ".join(f"{means[m]:.4f}" for m in MEASURES)
                 else:
                     scores = " | ".join("" for _ in MEASURES)
+                peak = manifest.get("build_peak_mib")
                 print(f"| {label} | {k} | {result['p50']:.2f} | {result['p99']:.2f} | {result['qps']:.0f} | "
-                      f"{size(index) / 2 ** 20:.1f} | {manifest['index_seconds']:.1f} | {scores} | {differing} |")
-                p50[(label, k)] = result["p50"]
-    print("  " + "; ".join(notes))
-    ratio = p50[("Lucene (ours)", max(KS))] / p50[("PISA", max(KS))]
-    print(f"  Lucene p50 / PISA p50 at k={max(KS)}: {ratio:.2f}x")
-    return ratio
+                      f"{agreement:.3f} | {size(index) / 2 ** 20:.1f} | {manifest['index_seconds']:.1f} | "
+                      f"{'' if peak is None else f'{peak:.0f}'} | {scores} |", flush=True)
+                rows[(label, k)] = {"p50": result["p50"], "overlap": agreement}
+    return rows
 
 
 def main() -> None:
@@ -211,6 +263,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for queries/s")
     parser.add_argument("--latency-queries", type=int, default=500, help="one-thread timings per engine and k")
     parser.add_argument("--throughput-queries", type=int, default=2000, help="queries per throughput measurement")
+    parser.add_argument("--ks", type=int, nargs="+", default=list(KS), help="the k's measured (nDCG@10 and R@1000 "
+                        "from the largest)")
+    parser.add_argument("--warm-up", type=int, default=WARM_UP_QUERIES, help="queries searched before timing")
+    parser.add_argument("--ciff", action="store_true", help="also time the CIFF export (child process, peak memory)")
+    parser.add_argument("--engines", nargs="+", default=["lucene", "pisa", "bmp", "seismic"],
+                        choices=("lucene", "pisa", "bmp", "seismic"), help="engines to benchmark (Lucene always)")
+    parser.add_argument("--bmp-orders", nargs="+", default=["collection", "bp"], choices=("collection", "bp"),
+                        help="BMP indexes benchmarked: in collection order, reordered by BP")
+    parser.add_argument("--sets", nargs="+", default=list(SHARED_SETS), choices=list(SHARED_SETS),
+                        help="which real collections")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     from splade_anserini.lucene.jvm import start_jvm
@@ -222,14 +284,35 @@ def main() -> None:
             parser.error("--collection needs --topics")
         cases = [Case(args.name or args.collection.name, args.collection, args.topics, args.qrels)]
     else:
-        cases = shared_cases(args.workdir)
+        cases = shared_cases(args.workdir, args.sets)
         large = scale_case(args)
         cases += [large] if large else []
     print(f"engines benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.2f} (other processes' CPU use shows up in the timings)")
-    ratios = [bench(case, args) for case in cases]
+    args.engines = ["lucene"] + [e for e in args.engines if e != "lucene"]
+    results = [(case, bench(case, args)) for case in cases]
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
-    print(f"speedup: {min(ratios):.2f}x")
+    real = [rows for case, rows in results if case.qrels is not None]
+    labels = {label for _, rows in results for label, _ in rows}
+    if not real:  # exact quality is judged on real collections only
+        print("fastest exact-quality engine: none judged (no collection with qrels in this run; overlap@10 with "
+              "exact search is shown per engine above)")
+        return
+    exact_quality = sorted(label for label in labels
+                           if all(rows.get((label, 10), {}).get("overlap", 0) >= EXACT_QUALITY for rows in real))
+    largest_case, largest = max(results, key=lambda item: read_documents(item[0]))
+    lucene = largest[("Lucene (exact)", 10)]["p50"]
+    fastest = min(exact_quality, key=lambda label: largest[(label, 10)]["p50"])
+    p50 = largest[(fastest, 10)]["p50"]
+    print(f"exact-quality engines (overlap@10 >= {EXACT_QUALITY} on every real collection): "
+          f"{', '.join(exact_quality)}")
+    print(f"fastest exact-quality engine: {fastest} p50 {p50:.2f} ms at {largest_case.name} "
+          f"(Lucene {lucene:.2f} ms, {lucene / p50:.2f} x)")
+
+
+def read_documents(case: Case) -> int:
+    from splade_anserini.formats.collection import load_collection
+    return load_collection(case.collection)[0]["documents"]
 
 
 if __name__ == "__main__":

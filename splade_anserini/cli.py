@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .errors import InputError, MismatchWarning, SpladeAnseriniError, SpladeAnseriniWarning
 from .settings import (
+    DEFAULT_POOLING,
     DTYPES,
     ENCODE,
     ENGINES,
@@ -26,6 +27,7 @@ from .settings import (
     MEASURES,
     ON_ERROR,
     POOLINGS,
+    REORDERS,
     RUN_FORMATS,
     SEARCH,
     EncodeSettings,
@@ -110,14 +112,16 @@ def _encode_options(p) -> None:
                    "manifest (default: --model itself, or the query side a checkpoint was trained with, named "
                    "by its query_model.json): another SPLADE model (e.g. an Efficient SPLADE query model), "
                    "'idf' (inference-free: the query's word pieces weighted by the index's idf), or a JSON file of "
-                   "{token: weight} (inference-free, e.g. OpenSearch's idf.json)")
+                   "{token: weight} (inference-free, e.g. OpenSearch's idf.json) or a sentence-transformers "
+                   "SparseStaticEmbedding folder; a sentence-transformers Router model names its own")
     p.add_argument("--scale", type=_positive_float, default=defaults.scale,
                    help="quantization: weight -> round(scale * w)")
     p.add_argument("--max-length", type=_positive_int, default=defaults.max_length,
                    help="tokens per document, special tokens included")
     p.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size, help="documents per model batch")
-    p.add_argument("--pooling", choices=POOLINGS, default=defaults.pooling,
-                   help="max (SPLADE v2 and later) or sum (SPLADE v1)")
+    p.add_argument("--pooling", choices=POOLINGS, default=None,
+                   help="max (SPLADE v2 and later) or sum (SPLADE v1); default: the model's own (a "
+                   f"sentence-transformers model's SpladePooling), {DEFAULT_POOLING} for a bare masked LM")
     p.add_argument("--fields", type=_csv, default=defaults.fields, help="text fields to join, e.g. title,text "
                    "(default: "
                    "title+text for BEIR files, contents for Pyserini files, the non-id columns of a TSV with a "
@@ -172,8 +176,41 @@ def _encode(args) -> int:
 # ---- index -----------------------------------------------------------------------------------------------------
 
 def _engine_option(p) -> None:
-    p.add_argument("--engine", choices=ENGINES, default=SEARCH.engine, help="lucene: Anserini's impact index; "
-                   "pisa: PISA's (pip install 'splade-anserini[pisa]'), same scores and runs, faster queries")
+    p.add_argument("--engine", choices=ENGINES, default=SEARCH.engine,
+                   help="lucene: Anserini's impact index; pisa: PISA's (pip install 'splade-anserini[pisa]'), same "
+                   "scores and runs, faster queries; seismic: approximate, much faster ('[seismic]'); bmp: block-max "
+                   "pruning, safe by default ('[bmp]'). See README, Engines")
+
+
+# Engine knobs: (option, engine, setting, type, help). Each option's dest is an IndexSettings/SearchSettings field,
+# which settings.ENGINE_BUILD_KNOBS/ENGINE_SEARCH_KNOBS map to the engine's own setting; given ones are passed on,
+# the others keep the engine's defaults, and one given for another engine is refused (the settings' validate).
+_BUILD_KNOBS = (
+    ("--seismic-postings", "seismic", "n_postings", int, "postings kept per term list, on average (default 3500)"),
+    ("--seismic-centroid-fraction", "seismic", "centroid_fraction", float,
+     "blocks per list as a fraction of its postings (default 0.1)"),
+    ("--seismic-summary-energy", "seismic", "summary_energy", float,
+     "share of a block's weight its summary keeps (default 0.4)"),
+    ("--seismic-max-fraction", "seismic", "max_fraction", float,
+     "no list keeps more than postings x this (default 1.5)"),
+    ("--seismic-min-cluster-size", "seismic", "min_cluster_size", int, "smallest block (default 2)"),
+    ("--seismic-doc-cut", "seismic", "doc_cut", int, "terms of a document used to cluster it (default 15)"),
+    ("--seismic-knn", "seismic", "knn", int, "neighbours per document in a kNN graph (default 0: none)"),
+    ("--bmp-block-size", "bmp", "block_size", int, "documents per block (default 32)"),
+)
+_SEARCH_KNOBS = (
+    ("--seismic-query-cut", "seismic", "query_cut", int, "the query's heaviest terms read (default 10)"),
+    ("--seismic-heap-factor", "seismic", "heap_factor", float,
+     "score a block when its summary score > k-th score x this (default 0.7; smaller: slower, more exact)"),
+    ("--seismic-n-knn", "seismic", "n_knn", int, "kNN neighbours of the hits scored too (default 0)"),
+    ("--bmp-alpha", "bmp", "alpha", float, "block threshold factor (default 1: safe; below 1 approximate)"),
+    ("--bmp-beta", "bmp", "beta", float, "share of the query weight kept (default 1: safe; below 1 approximate)"),
+)
+
+
+def _knob_options(p, knobs) -> None:
+    for option, _, _, kind, text in knobs:
+        p.add_argument(option, type=kind, default=None, help=f"--engine {option.split('-')[2]}: {text}")
 
 
 def _index_options(p) -> None:
@@ -187,13 +224,17 @@ def _index_options(p) -> None:
     _engine_option(p)
     p.add_argument("--bits", type=_positive_int, default=INDEX.bits, help="--engine pisa: re-quantize impacts above "
                    "2^bits-1 into 1..2^bits-1 (8: what PISA's quantized indexes and BMP expect; default: keep them)")
+    p.add_argument("--reorder", choices=REORDERS, default=INDEX.reorder, help="--engine seismic/bmp: reorder the "
+                   "documents by recursive graph bisection (similar documents on nearby docids); runs are unchanged")
+    _knob_options(p, _BUILD_KNOBS)
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing index (only one that splade-anserini wrote)")
 
 
 def _index(args) -> int:
     from .index import build_index
-    manifest = build_index(args.collection, args.index, IndexSettings.from_args(args), overwrite=args.overwrite,
+    settings = IndexSettings.from_args(args)
+    manifest = build_index(args.collection, args.index, settings, overwrite=args.overwrite,
                            verbose=bool(args.verbose), progress=_progress(args))
     print(f"indexed {manifest['index_documents']} documents in {manifest['index_seconds']} s -> {args.index}")
     return 0
@@ -231,7 +272,7 @@ def _encode_queries_options(p) -> None:
 
 
 def _encode_queries(args) -> int:
-    from .formats.artifacts import INDEX, PISA_INDEX, output_lock, read_manifest
+    from .formats.artifacts import ENGINES, output_lock, read_manifest
     from .formats.readers import read_topics
     from .formats.topics import (
         encode_topics,
@@ -242,7 +283,7 @@ def _encode_queries(args) -> int:
     settings = SearchSettings.from_args(args)  # out-of-range numbers: one sentence, before any work
     with output_lock(args.output):
         prepare_topics_output(args.output, args.overwrite, [args.topics, args.index])  # before the model loads
-        manifest = read_manifest(args.index, (INDEX, PISA_INDEX), "query encoding") if args.index else {}
+        manifest = read_manifest(args.index, tuple(ENGINES.values()), "query encoding") if args.index else {}
         skipped: list | None = [] if args.on_error == "skip" else None
         queries = read_topics(args.topics, args.topic_fields or None, skipped)
         encoder = query_encoder(args.index, manifest, settings)
@@ -282,13 +323,17 @@ def _search_options(p) -> None:
                    help="search even when the query model/scale differs from the index's (a loud warning instead)")
     p.add_argument("--tag", default=SEARCH.tag, help="run tag, the last column (default: splade-anserini.<model>)")
     _engine_option(p)
+    _knob_options(p, _SEARCH_KNOBS)
+    p.add_argument("--bmp-no-rescore", action="store_true", help="--engine bmp: report BMP's own scores (query "
+                   "weights rounded to 1..32, impacts to 8 bits) instead of rescoring its candidates exactly")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing run (only one that splade-anserini wrote); its metrics are removed")
 
 
 def _search(args) -> int:
     from .search import search_topics
-    search_topics(args.index, args.output, SearchSettings.from_args(args), topics=args.topics,
+    settings = SearchSettings.from_args(args)
+    search_topics(args.index, args.output, settings, topics=args.topics,
                   encoded_topics=args.encoded_topics, topic_fields=args.topic_fields or None,
                   overwrite=args.overwrite)
     return 0
@@ -408,7 +453,7 @@ def _config_options(p, steps: bool) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. encode.scale=50")
     if steps:
         p.add_argument("--steps", type=_csv, default=None, help="comma-separated subset of encode,index,search,"
-                       "eval,bm25 (default: all; bm25 where the config enables it)")
+                       "eval,bm25,fuse (default: all; bm25 and fuse where the config asks for them)")
 
 
 def _results_table(experiment, results: dict) -> str:
@@ -476,6 +521,30 @@ def _train(args) -> int:
     print(final)
     if args.test:
         print(test_final(settings, final, progress=_progress(args)))
+    return 0
+
+
+def _fuse_options(p) -> None:
+    from .settings import FUSE, FUSE_METHODS, FUSE_NORMALIZATIONS
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run files of the same topics (TREC or MS MARCO format)")
+    p.add_argument("--method", choices=FUSE_METHODS, default=FUSE.method, help="reciprocal rank fusion, weighted "
+                   "interpolation of normalised scores (a missing document takes the run's lowest), or CombSUM")
+    p.add_argument("--k", type=float, default=FUSE.k, help="rrf: the constant added to each rank")
+    p.add_argument("--weights", type=float, nargs="+", help="one weight per run, in order (default: 1 each; "
+                   "interpolate: 1 / the number of runs)")
+    p.add_argument("--normalize", choices=FUSE_NORMALIZATIONS, help=f"interpolate and combsum: per-query score "
+                   f"normalisation (default {FUSE.normalize})")
+    p.add_argument("--depth", type=int, default=SEARCH.k, help="hits kept per query")
+    p.add_argument("--tag", help="the run tag (default splade-anserini.fuse-METHOD)")
+    p.add_argument("--output", required=True, help="the fused run file; its .search.json records the inputs")
+    p.add_argument("--overwrite", action="store_true", help="replace a run that splade-anserini wrote there")
+
+
+def _fuse(args) -> int:
+    from .fuse import fuse
+    facts = fuse(args.runs, args.output, args.method, k=args.k, weights=args.weights, normalize=args.normalize,
+                 depth=args.depth, tag=args.tag, overwrite=args.overwrite)
+    print(f"fused {len(args.runs)} runs ({args.method}) over {facts['queries']} queries -> {args.output}")
     return 0
 
 
@@ -570,6 +639,8 @@ COMMANDS = {
     "search": ("search topics on an impact index; write a TREC (or MS MARCO) run", _search_options, _search),
     "export": ("write a collection as a CIFF file (Common Index File Format) for other engines", _export_options,
                _export),
+    "fuse": ("fuse runs of the same topics (reciprocal rank fusion, interpolation, CombSUM) into one run",
+             _fuse_options, _fuse),
     "eval": ("evaluate a run with trec_eval's measures", _eval_options, _eval),
     "compare": ("compare two runs query by query: means, paired t-test, wins/ties/losses", _compare_options,
                 _compare),

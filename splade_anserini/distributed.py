@@ -82,7 +82,8 @@ def encode_corpus_ray(corpus: str | Path, output: str | Path, settings: EncodeSe
         import ray  # noqa: F401  (here, so a missing Ray is said before anything else)
     except ImportError:
         raise InputError("the Ray backend needs Ray: pip install 'splade-anserini[ray]'") from None
-    settings = settings or EncodeSettings()
+    from .encode import with_model_pooling
+    settings = with_model_pooling(settings or EncodeSettings())
     corpus = str(corpus)
     with output_lock(output):  # one writer per output: a second run is refused before it touches anything
         return _encode_ray_locked(corpus, output, settings, address, workers, gpus_per_worker, overwrite, progress)
@@ -135,9 +136,10 @@ def _encode_ray_locked(corpus: str, output, settings: EncodeSettings, address, w
 def _model_facts(settings: EncodeSettings) -> dict:
     from transformers import AutoConfig
 
+    from .model.layouts import model_files
     from .model.models import resolve_model
     path = resolve_model(settings.model)
-    return {"model_path": str(path), "vocab_size": AutoConfig.from_pretrained(path).vocab_size}
+    return {"model_path": str(path), "vocab_size": AutoConfig.from_pretrained(model_files(path)).vocab_size}
 
 
 def _check_unique_ids(staging: Path, parts: list, results: dict) -> None:

@@ -26,7 +26,7 @@ from .formats.readers import Document, count_documents, read_corpus, skipped_ent
 from .model.batching import WINDOW_BATCHES
 from .model.prefetch import Background, prefetch
 from .progress import bar_disabled
-from .settings import EncodeSettings
+from .settings import DEFAULT_POOLING, EncodeSettings
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,9 @@ RESUMABLE_SETTINGS = ("device", "query_model", "batch_size")
 
 
 def encoding_identity(corpus: str, settings: EncodeSettings, shard: dict | None = None) -> dict:
-    """What an encoding is made from; an interrupted encoding resumes only into the same identity."""
+    """What an encoding is made from (the pooling resolved: :func:`with_model_pooling`); an interrupted encoding
+    resumes only into the same identity."""
+    settings = with_model_pooling(settings)
     return {"corpus": corpus, "inputs": input_fingerprint(corpus), "shard": shard,
             "settings": {k: v for k, v in asdict(settings).items() if k not in RESUMABLE_SETTINGS},
             "docs_per_file": settings.docs_per_file}
@@ -158,6 +160,16 @@ def encode_windows(model, settings: EncodeSettings, windows: Iterator[list], sin
             writer.put((window, tokens, list(model.encode_triples(tokens, settings.scale, settings.batch_size))))
 
 
+def with_model_pooling(settings: EncodeSettings) -> EncodeSettings:
+    """``settings`` with ``pooling`` None made the model's own: a sentence-transformers model's SpladePooling, the
+    default for a bare masked LM (so the manifest records what was done)."""
+    if settings.pooling is not None:
+        return settings
+    from .model.layouts import read_layout
+    from .model.models import resolve_model
+    return replace(settings, pooling=read_layout(resolve_model(settings.model)).pooling or DEFAULT_POOLING)
+
+
 def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettings | None = None, *,
                   overwrite: bool = False, progress: bool | None = None, model=None, shard_id: int = 0,
                   num_shards: int = 1) -> dict:
@@ -167,7 +179,7 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
     ``output/shard-<id>-of-<n>/``; separate processes or machines can each take one, and ``index`` takes the
     directory holding them all. ``model`` may be an already loaded :class:`~splade_anserini.model.splade.Splade`.
     """
-    settings = (settings or EncodeSettings()).validate()
+    settings = with_model_pooling((settings or EncodeSettings()).validate())
     problems: list | None = [] if settings.on_error == "skip" else None
     corpus = str(corpus)
     check_separate([corpus], output)

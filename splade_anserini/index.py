@@ -17,17 +17,30 @@ from .errors import InputError
 from .formats.collection import load_collection
 from .lucene.indexer import anserini_writer, staged_index
 from .progress import bar_disabled
-from .settings import INDEX, IndexSettings
+from .settings import FORWARD_ENGINES, INDEX, IndexSettings
 
 
 def build_index(collection: str | Path, index: str | Path, settings: IndexSettings = INDEX, *,
                 overwrite: bool = False, verbose: bool = False, progress: bool | None = None) -> dict:
     """Index ``collection`` (or a directory of its shards) into ``index`` with ``settings.threads`` threads
     (default: all cores); returns the index manifest (the collection's, plus index facts). ``settings.engine="pisa"``
-    builds a PISA index instead (:mod:`.pisa`), optionally with impacts re-quantized into ``settings.bits`` bits.
+    builds a PISA index instead (:mod:`.pisa`), optionally with impacts re-quantized into ``settings.bits`` bits;
+    ``"seismic"`` and ``"bmp"`` build those engines' indexes (:mod:`.forward_engines`) with their build settings
+    ``settings.engine_options``, optionally with the documents reordered (``settings.reorder="bp"``).
     ``verbose`` shows the engine's log on the terminal instead of keeping it in the index."""
     settings.validate()
     threads, indexer, bits = settings.threads, settings.indexer, settings.bits
+    if settings.engine in FORWARD_ENGINES:
+        if bits is not None:
+            raise InputError("re-quantizing impacts (bits) is for the PISA engine and CIFF export; BMP re-quantizes "
+                             "into 8 bits itself, Seismic keeps the collection's impacts")
+        from .forward_engines import build_forward_engine_index
+        return build_forward_engine_index(collection, index, settings.engine, options=settings.engine_options(),
+                                          reorder=settings.reorder, overwrite=overwrite, progress=progress,
+                                          verbose=verbose)
+    if settings.reorder is not None or settings.engine_options():
+        raise InputError("--reorder and engine build settings are for the Seismic and BMP engines (this Lucene/PISA "
+                         "build keeps collection order)")
     if settings.engine == "pisa":
         from .pisa.indexer import build_pisa_index
         return build_pisa_index(collection, index, bits=bits, overwrite=overwrite, progress=progress, verbose=verbose)

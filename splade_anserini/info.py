@@ -25,7 +25,12 @@ SHOWN = (("corpus", "corpus"), ("collection", "collection"), ("documents", "docu
          ("model_path", "model path"), ("model_identity", "model sha256"), ("scale", "scale"),
          ("max_length", "max length"), ("pooling", "pooling"), ("fields", "fields"),
          ("truncated_documents", "truncated documents"), ("analyzer", "analyzer"), ("seconds", "encoding seconds"),
-         ("index_seconds", "indexing seconds"), ("index_threads", "indexing threads"), ("software", "software"))
+         ("index_seconds", "indexing seconds"), ("index_threads", "indexing threads"), ("engine", "engine"),
+         ("reorder", "reorder"), ("seismic", "seismic"), ("bmp", "bmp"), ("software", "software"))
+# What a search of an index of each engine gives up (none for Lucene and PISA).
+EXACTNESS = {"seismic-index": "no: Seismic is approximate (search settings --seismic-query-cut/--seismic-heap-factor)",
+             "bmp-index": "safe with --bmp-alpha 1 --bmp-beta 1 (the default; rescored to Lucene's scores), "
+                          "approximate below 1"}
 
 
 def _size(path: Path) -> int:
@@ -88,6 +93,8 @@ def _describe_directory(path: Path) -> dict:
         kind = manifest_kind(manifest)
         facts = {"path": str(path), "kind": kind or "unknown"}
         facts.update({key: manifest[key] for key, _ in SHOWN if manifest.get(key) is not None})
+        if kind in EXACTNESS:
+            facts["exact"] = EXACTNESS[kind]
         if facts.get("fields") == []:
             facts["fields"] = "the reader's default (title + text, or contents)"
         if manifest.get("files"):

@@ -10,6 +10,7 @@ scoring is :class:`~splade_anserini.lucene.searcher.ImpactSearcher`'s, exactly A
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import json
@@ -41,7 +42,7 @@ from .model.query_models import (
     is_inference_free,
     query_model_kind,
 )
-from .settings import SEARCH, SearchSettings
+from .settings import FORWARD_ENGINES, SEARCH, SearchSettings
 from .stats import percentiles, query_costs
 
 logger = logging.getLogger(__name__)
@@ -100,12 +101,35 @@ def check_compatible(settings: dict, manifest: dict, where: str, allow_mismatch:
 
 def term_statistics(index: str | Path, manifest: dict):
     """Document count and frequencies of an index (Lucene's, or PISA's by its manifest's kind), for idf queries."""
-    from .formats.artifacts import PISA_INDEX
+    from .formats.artifacts import BMP_INDEX, PISA_INDEX, SEISMIC_INDEX
     if manifest.get("kind") == PISA_INDEX:
         from .pisa.statistics import PisaTermStatistics
         return PisaTermStatistics(index)
+    if manifest.get("kind") in (SEISMIC_INDEX, BMP_INDEX):
+        from .formats.forward import ForwardStatistics, read_forward_index
+        return ForwardStatistics(read_forward_index(index))
     from .lucene.statistics import LuceneTermStatistics
     return LuceneTermStatistics(index)
+
+
+def engine_exactness(engine: str, options: dict | None) -> tuple[str, object]:
+    """(exact, settings) of an engine's search settings: ``"yes"`` for Lucene and PISA (every document scored or
+    safely skipped), ``"safe"`` for BMP with alpha = beta = 1 (exact by design; its rounding is undone by
+    rescoring), ``"no"`` for Seismic and for BMP's approximate settings. Settings are refused for engines without
+    any."""
+    if engine in FORWARD_ENGINES:
+        from .bmp import BmpSearch, load_bmp
+        from .seismic import SeismicSearch, load_seismic
+        kind, load = (SeismicSearch, load_seismic) if engine == "seismic" else (BmpSearch, load_bmp)
+        load()  # a missing extra is said before any work
+        unknown = set(options or {}) - {f.name for f in dataclasses.fields(kind)}
+        if unknown:
+            raise InputError(f"{engine} has no search setting {sorted(unknown)}")
+        settings = kind(**(options or {}))
+        return ("no" if engine == "seismic" or not settings.safe else "safe"), settings
+    if options:
+        raise InputError(f"search settings {sorted(options)} are for the Seismic and BMP engines, not {engine}")
+    return "yes", None
 
 
 def query_encoder(index: str | Path | None, manifest: dict, settings: SearchSettings = SEARCH):
@@ -171,6 +195,7 @@ def search_topics(index: str | Path, output: str | Path, settings: SearchSetting
     (``skipped_queries``)."""
     settings.validate()
     engine, k, remove_query = settings.engine, settings.k, settings.remove_query
+    exact, engine_search = engine_exactness(engine, settings.engine_settings())
     if (topics is None) == (encoded_topics is None):
         raise InputError("give either topics (encoded on the fly) or encoded_topics (a pre-encoded file), not both")
     if encoded_topics is not None and (settings.query_settings != (None,) * 3 or encoder is not None):
@@ -213,6 +238,12 @@ def search_topics(index: str | Path, output: str | Path, settings: SearchSetting
     encoded = time.time()
     if engine == "pisa":
         from .pisa.searcher import PisaSearcher as searcher_class
+    elif engine == "seismic":
+        from .seismic.searcher import SeismicSearcher
+        searcher_class = functools.partial(SeismicSearcher, settings=engine_search)
+    elif engine == "bmp":
+        from .bmp.searcher import BmpSearcher
+        searcher_class = functools.partial(BmpSearcher, settings=engine_search)
     else:
         searcher_class = ImpactSearcher  # it starts Java (with Anserini on the classpath) before importing jnius
     with searcher_class(index, **settings.searcher_options()) as searcher:
@@ -238,7 +269,9 @@ def search_topics(index: str | Path, output: str | Path, settings: SearchSetting
                        remove_query, settings.format)
     write_run_file(output, lines)
     finished = time.time()
-    facts = {"kind": "run", "engine": engine, "index": str(index), "queries": len(queries), "lines": len(lines),
+    facts = {"kind": "run", "engine": engine, "exact": exact,
+             "engine_settings": None if engine_search is None else engine_search.as_dict(), "index": str(index),
+             "queries": len(queries), "lines": len(lines),
              "queries_without_hits": len(empty),
              "encode_seconds": round(encoded - started, 3), "search_seconds": round(finished - encoded, 3),
              "query_encoding_ms": None if encoding is None else round(1000 * encoding / max(len(queries), 1), 3),

@@ -6,7 +6,7 @@ import random
 
 import pytest
 import torch
-from conftest import DEMO, SHARED
+from conftest import DEMO, SHARED, shared_collection
 
 from splade_anserini import EncodeSettings, encode_corpus
 from splade_anserini.model.batching import LENGTH_BUCKET, bucket_length, plan_batches
@@ -70,6 +70,8 @@ def assert_same_vectors(found: dict, expected: dict) -> None:
 
 
 def test_the_documents_span_many_length_buckets(corpus, reference, splade):
+    for name in ("beir-scifact", "trec-dl-2019-passage-judged"):  # the long and the short documents come from there
+        shared_collection(name)
     docs = [json.loads(line) for line in corpus[0].read_text(encoding="utf-8").splitlines()]
     lengths = [len(ids) for ids in splade.token_ids([d.get("title", "") + " " + d["text"] for d in docs]).ids]
     assert len(reference) == len(docs) >= 340 and all(reference.values())

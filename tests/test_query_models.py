@@ -363,17 +363,18 @@ def test_training_against_a_fixed_query_side_moves_only_the_documents_and_writes
             df = sum("honey" in set(splade.tokenizer.tokenize(text)) for text in documents)
             assert float(queries[1, splade.vocab.index("honey")]) == pytest.approx(math.log(len(documents) / df))
         final = trainer.run(progress=False)
-        trained = load_file(final / "model.safetensors")
+        document = final / "document_0_MLMTransformer"  # a checkpoint with a fixed query side is a Router pair
+        trained = load_file(document / "model.safetensors")
         assert any(not torch.equal(trained[name], start[name]) for name in trained if name in start)
         record = json.loads((final / "query_model.json").read_text())
         index = encoded_index(workspace, f"trained-{query_model}", "--model", final)
         manifest = manifest_of(index)
         if query_model == "frozen":
-            assert record["query_model"] == "query-model"
-            kept = load_file(final / "query-model" / "model.safetensors")
+            assert record["query_model"] == "query_0_MLMTransformer"
+            kept = load_file(final / "query_0_MLMTransformer" / "model.safetensors")
             assert kept and all(torch.equal(kept[name], start[name]) for name in kept)
-            assert manifest["query_model"] == str((final / "query-model").resolve())
-            assert manifest["query_model_identity"] == model_identity(final / "query-model")
+            assert manifest["query_model"] == str((final / "query_0_MLMTransformer").resolve())
+            assert manifest["query_model_identity"] == model_identity(final / "query_0_MLMTransformer")
         else:
             assert record["query_model"] == "idf" and manifest["query_model"] == "idf"
         assert manifest["model_identity"] == model_identity(final)

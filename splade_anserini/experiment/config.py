@@ -36,6 +36,7 @@ from ..errors import InputError
 from ..evaluate import parse_measure
 from ..formats.runs import config_path, metrics_path
 from ..settings import (
+    DEFAULT_POOLING,
     ENCODE,
     MEASURES,
     Bm25Settings,
@@ -67,12 +68,17 @@ DEFAULTS = {
     "expected_bm25": {},
     "tolerance": 0.002,
     "topic_sets": [],
+    # fused rows: {with: bm25, method: rrf|interpolate|combsum, k, weights, normalize} (or a list of them); each
+    # fuses every topic set's SPLADE run with its BM25 run (weights in that order), see fuse.py
+    "fusion": None,
 }
 TOPIC_SET_KEYS = ("name", "topics", "qrels", "topic_fields", "measures", "expected", "expected_bm25", "encoded_topics")
 # Encoding settings that change an index, with the short form they take in artifact names when not the default.
 NAMED_SETTINGS = {"scale": ("scale{}", ENCODE.scale), "max_length": ("len{}", ENCODE.max_length),
-                  "pooling": ("{}", ENCODE.pooling)}
+                  "pooling": ("{}", DEFAULT_POOLING)}
 DATA_FILES = {"corpus": "corpus.jsonl", "topics": "queries.tsv", "qrels": "qrels.txt"}
+FUSION_KEYS = ("with", "method", "k", "weights", "normalize")
+FUSION_PARTNERS = ("bm25",)  # the runs a config makes that a SPLADE run can be fused with
 
 
 def merge_settings(base: dict, extra: dict, where: str) -> dict:
@@ -251,6 +257,31 @@ class Experiment:
         return sets
 
     @property
+    def fusions(self) -> list[dict]:
+        """The config's fused rows, each with every setting filled in (defaults from settings.FUSE)."""
+        from ..settings import FUSE
+        raw = self.config["fusion"]
+        entries = [] if raw is None else raw if isinstance(raw, list) else [raw]
+        return [{"with": "bm25", "method": FUSE.method, "k": FUSE.k, "weights": None, "normalize": None, **entry}
+                for entry in entries]
+
+    def fusion_system(self, fusion: dict) -> str:
+        """The fused row's system name: '<model tag>+bm25-rrf', with the settings that differ from the defaults
+        ('-k20', '-w0.3-0.7', '-zscore'), so two fusions of one run never share a file."""
+        from ..settings import FUSE
+        parts = [f"{self.model_tag}{self.search_tag}+{fusion['with']}-{fusion['method']}"]
+        if fusion["method"] == "rrf" and fusion["k"] != FUSE.k:
+            parts.append(f"k{fusion['k']:g}")
+        if fusion["weights"] is not None:
+            parts.append("w" + "-".join(f"{w:g}" for w in fusion["weights"]))
+        if fusion["normalize"] not in (None, FUSE.normalize):
+            parts.append(fusion["normalize"])
+        return "-".join(parts)
+
+    def fused_run(self, topic_set: TopicSet, fusion: dict) -> Path:
+        return self.workdir / "runs" / f"{topic_set.name}.{self.fusion_system(fusion)}.trec"
+
+    @property
     def run(self) -> Path:
         """The first topic set's run."""
         return self.topic_sets[0].run
@@ -317,7 +348,10 @@ def load_experiment(path: str | Path | None = None, overrides=(), data: str | Pa
     # Precedence: the file, then --data, then key=value overrides. Paths are relative to where they were written:
     # the config file's directory for the file's, the working directory for the command line's.
     _resolve_paths(config, base_dir)
-    if config["data"]:
+    # a data directory given on the command line (or as an override) replaces the file's before the file's is
+    # looked at: a config naming a collection this machine lacks still runs on a copy elsewhere
+    data_override = data or any(parse_override(o)[0] == ["data"] for o in overrides)
+    if config["data"] and not data_override:
         _use_data(config, config["data"])
     if data:
         _use_data(config, os.path.normpath(data))
@@ -348,6 +382,32 @@ def validate(config: dict, where: str) -> None:
     for section, settings in (("encode", EncodeSettings), ("index", IndexSettings), ("search", SearchSettings),
                               ("bm25", Bm25Settings)):
         settings.from_section(config[section], where, f"{section}.")
+    _validate_fusion(config, where)
+
+
+def _validate_fusion(config: dict, where: str) -> None:
+    from ..fuse import check_settings
+    from ..settings import FUSE
+    raw = config["fusion"]
+    if raw is None:
+        return
+    entries = raw if isinstance(raw, list) else [raw]
+    for number, entry in enumerate(entries, start=1):
+        here = f"{where}: fusion" + (f"[{number}]" if isinstance(raw, list) else "")
+        if not isinstance(entry, dict):
+            raise InputError(f"{here} must be a mapping such as {{with: bm25, method: rrf}}")
+        unknown = sorted(set(entry) - set(FUSION_KEYS))
+        if unknown:
+            raise InputError(f"{here}: unknown setting(s) {unknown} (known: {', '.join(FUSION_KEYS)})")
+        if entry.get("with", "bm25") not in FUSION_PARTNERS:
+            raise InputError(f"{here}: 'with' must be one of {', '.join(FUSION_PARTNERS)}")
+        if not config["bm25"]["enabled"]:
+            raise InputError(f"{here}: fusing with bm25 needs its run; set bm25.enabled: true")
+        try:
+            check_settings(2, entry.get("method", FUSE.method), entry.get("k", FUSE.k), entry.get("weights"),
+                           entry.get("normalize"))
+        except InputError as err:
+            raise InputError(f"{here}: {err}") from None
 
 
 def _validate_topic_sets(config: dict, where: str) -> None:

@@ -19,7 +19,7 @@ from .config import Experiment
 
 logger = logging.getLogger(__name__)
 
-STEPS = ("encode", "index", "search", "eval", "bm25")
+STEPS = ("encode", "index", "search", "eval", "bm25", "fuse")
 
 
 def _say(message: str) -> None:
@@ -86,7 +86,8 @@ def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progre
     Returns {topic set name: {"splade": metrics, "bm25": metrics}} for what was evaluated."""
     config = experiment.config
     if steps is None:
-        steps = [s for s in STEPS if s != "bm25" or config["bm25"]["enabled"]]
+        steps = [s for s in STEPS if (s != "bm25" or config["bm25"]["enabled"]) and (s != "fuse" or
+                                                                                    experiment.fusions)]
     unknown = [s for s in steps if s not in STEPS]
     if unknown:
         raise InputError(f"Unknown step(s) {unknown}; steps are {', '.join(STEPS)}")
@@ -141,7 +142,27 @@ def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progre
                         fields=topic_set.topic_fields or None, overwrite=True)
             results.setdefault(topic_set.name, {})["bm25"] = _evaluate(experiment, topic_set, topic_set.bm25_run,
                                                                        topic_set.bm25_metrics, "bm25")
+    if "fuse" in steps:
+        _fuse(experiment, results)
     return results
+
+
+def _fuse(experiment: Experiment, results: dict) -> None:
+    """Each topic set's SPLADE run fused with its BM25 run, as the config's ``fusion`` says, and evaluated."""
+    from ..formats.runs import metrics_path
+    from ..fuse import fuse
+    for topic_set in experiment.topic_sets:
+        for fusion in experiment.fusions:
+            inputs = [topic_set.run, topic_set.bm25_run]
+            missing = [str(p) for p in inputs if not p.is_file()]
+            if missing:
+                raise InputError(f"fusion needs the runs {', '.join(missing)}; run the search and bm25 steps first")
+            output, system = experiment.fused_run(topic_set, fusion), experiment.fusion_system(fusion)
+            _say(f"fuse: {' + '.join(str(p) for p in inputs)} ({fusion['method']}) -> {output}")
+            fuse(inputs, output, fusion["method"], k=fusion["k"], weights=fusion["weights"],
+                 normalize=fusion["normalize"], depth=experiment.config["search"]["k"], overwrite=True)
+            results.setdefault(topic_set.name, {})[system] = _evaluate(experiment, topic_set, output,
+                                                                       metrics_path(output), system)
 
 
 def _evaluate(experiment: Experiment, topic_set, run: Path, output: Path, system: str) -> dict:

@@ -52,6 +52,8 @@ def collect(paths: Iterable[str | Path], baseline: str | None = None) -> pandas.
         run = Path(result.get("run", path.name))
         search = result.get("search") or {}
         costs = {label: search.get(key) for label, key in COST_COLUMNS}
+        if search.get("engine") not in (None, "lucene"):  # which engine, and whether its setting is exact
+            costs.update(engine=search["engine"], exact=search.get("exact"))
         latency = search.get("latency_ms") or {}
         costs.update({f"{p} ms": latency.get(p) for p in ("p50", "p95", "p99")})
         if search.get("index_bytes") is not None:

@@ -29,15 +29,19 @@ from ..errors import InputError
 MANIFEST = "manifest.json"
 COLLECTION, INDEX, BM25_INDEX, RUN, ENCODED_TOPICS = "collection", "index", "bm25-index", "run", "encoded-topics"
 PISA_INDEX, CIFF = "pisa-index", "ciff"
+SEISMIC_INDEX, BMP_INDEX = "seismic-index", "bmp-index"
 DESCRIPTIONS = {COLLECTION: "a JsonVectorCollection (splade-anserini encode)",
                 INDEX: "an impact index (splade-anserini index)",
                 BM25_INDEX: "a BM25 index (the baseline's, built by the bm25 step)",
                 RUN: "a run file (splade-anserini search)",
                 ENCODED_TOPICS: "pre-encoded topics (splade-anserini encode-queries)",
                 PISA_INDEX: "a PISA index (splade-anserini index --engine pisa; search it with --engine pisa)",
+                SEISMIC_INDEX: "a Seismic index (splade-anserini index --engine seismic; search it with --engine "
+                               "seismic)",
+                BMP_INDEX: "a BMP index (splade-anserini index --engine bmp; search it with --engine bmp)",
                 CIFF: "a CIFF file (splade-anserini export --format ciff)"}
-# The kind of index each search engine (settings.ENGINES) builds and searches.
-ENGINES = {"lucene": INDEX, "pisa": PISA_INDEX}
+# The search engines (settings.ENGINES) and the kind of index each one builds and searches; Lucene is the default.
+ENGINES = {"lucene": INDEX, "pisa": PISA_INDEX, "seismic": SEISMIC_INDEX, "bmp": BMP_INDEX}
 
 
 def manifest_kind(manifest: dict) -> str | None:

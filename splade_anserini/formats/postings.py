@@ -31,7 +31,6 @@ from typing import Iterator
 import numpy
 
 from ..errors import InputError
-from ..progress import bar_disabled
 from .collection import load_collection
 
 # Postings gathered before a chunk is sorted and spilled: 16M postings are 192 MiB of uint32 while they are
@@ -126,7 +125,7 @@ class Inversion:
 
 
 def invert_collection(collection: str | Path, scratch_parent: str | Path | None = None, *,
-                      chunk_postings: int = CHUNK_POSTINGS, progress: bool | None = None) -> Inversion:
+                      chunk_postings: int = CHUNK_POSTINGS, progress: bool = True) -> Inversion:
     """Invert ``collection`` (a collection directory, or one of its shards' parent) into a scratch directory under
     ``scratch_parent`` (default: the system's temporary directory). Bad lines (malformed JSON, no id, an impact that
     is not a positive integer) are an :class:`InputError` naming file and line."""
@@ -167,7 +166,7 @@ def _invert(parts, manifest, scratch, chunk_postings, progress, tqdm) -> Inversi
 
     total = manifest.get("documents")
     with open(scratch / DOCIDS_FILE, "w", encoding="utf-8") as ids, \
-            tqdm(total=total, desc="inverting", unit="doc", disable=bar_disabled(progress), mininterval=1.0) as bar:
+            tqdm(total=total, desc="inverting", unit="doc", disable=not progress, mininterval=1.0) as bar:
         for part in parts:
             with open(part, encoding="utf-8") as lines:
                 for number, line in enumerate(lines, start=1):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import SetupError
+from ..errors import InputError, SetupError
 from ..formats.artifacts import sha256_file
 
 logger = logging.getLogger(__name__)
@@ -79,18 +79,27 @@ def _file_sha256(path: Path) -> str:
 
 def model_identity(path: str | Path) -> dict:
     """What determines a model's vectors, as checksums: ``weights`` (config and weight files) and ``tokenizer``
-    (tokenizer files) of the model directory. Recorded in manifests and compared instead of names, so an identical
-    copy at another path matches and a retrained checkpoint at the same path does not."""
-    directory = Path(path)
-    return {"weights": _digest(directory, WEIGHT_FILES), "tokenizer": _digest(directory, TOKENIZER_FILES)}
+    (tokenizer files) of the (document) masked LM, and for a sentence-transformers layout ``pooling``, its
+    SpladePooling config (pooling and activation). Recorded in manifests and compared instead of names, so an
+    identical copy at another path matches and a retrained checkpoint at the same path does not. (A Router's query
+    route is the pair's query model, whose identity is recorded beside it: :func:`.query_models.query_side`.)"""
+    from .layouts import read_layout
+    layout = read_layout(path)
+    directory = layout.mlm
+    identity = {"weights": _digest(directory, WEIGHT_FILES), "tokenizer": _digest(directory, TOKENIZER_FILES)}
+    if layout.kind != "bare":
+        config = layout.document.pooling_config
+        identity["pooling"] = _file_sha256(config) if config is not None else f"default:{layout.pooling}"
+    return identity
 
 
 def vocabulary(path: str | Path | None) -> set | None:
     """The word pieces of the model at ``path`` (from tokenizer.json or vocab.txt), None where it cannot be read."""
     if not path:
         return None
-    directory = Path(path)
     try:
+        from .layouts import model_files
+        directory = model_files(path)
         if (directory / "tokenizer.json").is_file():
             model = json.loads((directory / "tokenizer.json").read_text(encoding="utf-8")).get("model", {})
             vocab = model.get("vocab")
@@ -100,7 +109,7 @@ def vocabulary(path: str | Path | None) -> set | None:
                 return {entry[0] for entry in vocab}
         if (directory / "vocab.txt").is_file():
             return set((directory / "vocab.txt").read_text(encoding="utf-8").splitlines())
-    except (OSError, ValueError, TypeError, IndexError):
+    except (OSError, ValueError, TypeError, IndexError, InputError):
         pass
     return None
 
@@ -164,16 +173,19 @@ def _hub_cached(model_id: str) -> Path | None:
         path = Path(snapshot_download(model_id, local_files_only=True))
     except Exception:
         return None
-    return path if (path / "config.json").is_file() else None
+    return path if (path / "config.json").is_file() or (path / "modules.json").is_file() else None
 
 
 def resolve_model(name: str) -> Path:
     """A local directory holding a loadable model for ``name`` (directory, alias or Hugging Face id)."""
     path = Path(name).expanduser()
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise SetupError(f"Model directory {path} has no config.json; expected a Hugging Face model directory "
-                             f"(config.json, weights, tokenizer files).")
+        from .layouts import MODULES_FILE, read_layout
+        if not (path / "config.json").is_file() and not (path / MODULES_FILE).is_file():
+            raise SetupError(f"Model directory {path} has no config.json or modules.json; expected a Hugging Face "
+                             f"masked-LM directory (config.json, weights, tokenizer files) or a sentence-transformers "
+                             f"SparseEncoder (modules.json).")
+        read_layout(path.resolve())  # a sentence-transformers layout this project cannot reproduce fails here
         return path.resolve()
     if name in ALIASES:
         return fetch_alias(name)

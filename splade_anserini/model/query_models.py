@@ -6,8 +6,12 @@ An index records the model that encoded its documents (``model``) and the one it
 - a SPLADE model (directory, Hugging Face id or alias) other than the document model, as in Efficient SPLADE's
   pairs (``naver/efficient-splade-V-large-doc`` / ``-query``); it must cut text into the same word pieces;
 - ``idf``: inference-free queries weighted by the index's own statistics;
-- a JSON file ``{token: weight}`` (like the ``idf.json`` of OpenSearch's doc-only models): inference-free queries
-  weighted by that table.
+- a JSON file ``{token: weight}`` (like the ``idf.json`` of OpenSearch's doc-only models), or a
+  sentence-transformers ``SparseStaticEmbedding`` folder (the query route of an inference-free ``Router`` model):
+  inference-free queries weighted by that table.
+
+A sentence-transformers ``Router`` model given as the model is such a pair by itself: its document route encodes the
+documents and its query route is the recorded query model (:func:`recorded_query_model`).
 
 Inference-free queries (SPLADE-v3-doc, OpenSearch's doc-only models) need no transformer: a query is
 
@@ -35,6 +39,7 @@ from ..errors import InputError, SetupError
 from ..formats.artifacts import sha256_file
 from ..formats.quantization import quantize_vector
 from ..settings import ENCODE, MIN_MAX_LENGTH, SEARCH
+from .layouts import STATIC_WEIGHTS, is_static_embedding, model_files, read_layout, static_table
 
 IDF = "idf"
 TABLE = "table"
@@ -50,11 +55,18 @@ class TermStatistics(Protocol):
 
 
 def query_model_kind(spec: str | Path) -> str:
-    """``idf``, ``table`` (a file: a JSON token-weight table) or ``model`` (a directory, a hub id or an alias; a
-    model is never a single file)."""
+    """``idf``, ``table`` (a JSON token-weight file, or a SparseStaticEmbedding folder) or ``model`` (a directory,
+    a hub id or an alias; a model is never a single file)."""
     if str(spec) == IDF:
         return IDF
-    return TABLE if Path(str(spec)).expanduser().is_file() else MODEL
+    path = Path(str(spec)).expanduser()
+    return TABLE if path.is_file() or is_static_embedding(path) else MODEL
+
+
+def table_checksum(path: str | Path) -> str:
+    """The SHA-256 that identifies a token-weight table: of the JSON file, or of a SparseStaticEmbedding's weights."""
+    path = Path(path)
+    return sha256_file(path / STATIC_WEIGHTS if path.is_dir() else path)
 
 
 def is_inference_free(spec: str | Path | None) -> bool:
@@ -66,7 +78,7 @@ def load_token_weights(path: str | Path, vocabulary: set | None = None) -> dict:
     ``vocabulary`` every token must be one of its word pieces (a table of another tokenizer would never match)."""
     path = Path(path).expanduser()
     try:
-        table = json.loads(path.read_text(encoding="utf-8-sig"))
+        table = static_table(path) if path.is_dir() else json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise InputError(f"{path}: not a token-weight table (a JSON object {{token: weight}}): "
                          f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
@@ -103,7 +115,8 @@ def query_side(spec: str | None, document_model_path: str | Path) -> dict:
         path = Path(spec).expanduser().resolve()
         load_token_weights(path, vocabulary(document_model_path))
         return {"query_model_path": str(path),
-                "query_model_identity": {"inference_free": TABLE, "table": sha256_file(path), "tokenizer": tokenizer}}
+                "query_model_identity": {"inference_free": TABLE, "table": table_checksum(path),
+                                         "tokenizer": tokenizer}}
     path = resolve_model(str(spec))
     ours, theirs = vocabulary(path), vocabulary(document_model_path)
     if ours is not None and theirs is not None and ours != theirs:
@@ -114,11 +127,15 @@ def query_side(spec: str | None, document_model_path: str | Path) -> dict:
 
 def recorded_query_model(model_path: str | Path) -> str | None:
     """The query model a checkpoint was trained with (its ``query_model.json``, written by the trainer with a fixed
-    query side): ``idf``, or the absolute path of the model or table the record names inside the checkpoint; None
-    for a model without a record (its queries are its own)."""
+    query side): ``idf``, or the absolute path of the model or table the record names inside the checkpoint; for a
+    sentence-transformers Router without a record, its query route's folder; None for a model without either (its
+    queries are its own)."""
     record_path = Path(model_path) / PAIR_FILE
     if not record_path.is_file():
-        return None
+        layout = read_layout(model_path)
+        if layout.query is None:
+            return None
+        return str(Path(layout.query.table or layout.query.mlm).resolve())
     try:
         spec = json.loads(record_path.read_text(encoding="utf-8"))["query_model"]
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
@@ -166,7 +183,7 @@ class QueryTokenizer:
 
     def __init__(self, model_path: str | Path):
         from tokenizers import Tokenizer
-        directory = Path(model_path)
+        directory = model_files(model_path)
         if (directory / "tokenizer.json").is_file():
             self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         elif (directory / "vocab.txt").is_file():
@@ -265,7 +282,7 @@ class InferenceFreeEncoder:
         from .models import model_identity
         identity = {"inference_free": self.kind, "tokenizer": model_identity(self.tokenizer_path)["tokenizer"]}
         if self.kind == TABLE:
-            identity["table"] = sha256_file(self.table_path)
+            identity["table"] = table_checksum(self.table_path)
         return identity
 
     @property

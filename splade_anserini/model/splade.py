@@ -2,7 +2,8 @@
 
 For a text with real (non-padding) tokens i and vocabulary entries j, SPLADE's weight is
 ``w_j = max_i log(1 + relu(logit_ij))`` (max pooling) or ``sum_i log(1 + relu(logit_ij))`` (sum pooling, older
-checkpoints). Quantized weights are ``round(scale * w_j)``; zeros are dropped.
+checkpoints). Quantized weights are ``round(scale * w_j)``; zeros are dropped. A sentence-transformers model whose
+SpladePooling asks for ``log1p_relu`` (OpenSearch's) gets ``log(1 + log(1 + relu(.)))`` for ``log(1 + relu(.))``.
 
 Max pooling is computed without the (batch x length x vocab) activation tensor: ``log(1 + relu(.))`` is monotone,
 so the max of the raw logits over a text's real tokens, activated once, is the same number. The vocabulary
@@ -29,7 +30,7 @@ import torch
 
 from ..errors import InputError, SetupError
 from ..settings import DTYPES as DTYPE_NAMES
-from ..settings import ENCODE, MIN_MAX_LENGTH, POOLINGS
+from ..settings import DEFAULT_POOLING, ENCODE, MIN_MAX_LENGTH, POOLINGS
 from .batching import LENGTH_BUCKET, WINDOW_BATCHES, bucket_length, plan_batches
 from .models import resolve_model
 from .prefetch import prefetch
@@ -50,6 +51,16 @@ def activation(logits: torch.Tensor) -> torch.Tensor:
     return torch.log(1 + torch.relu(logits))
 
 
+def double_activation(logits: torch.Tensor) -> torch.Tensor:
+    """``log(1 + log(1 + relu(x)))``: sentence-transformers' ``log1p_relu`` (OpenSearch's SPLADE models), which
+    saturates large logits further. Monotone like :func:`activation`, so max pooling may take the max first."""
+    return activation(activation(logits))
+
+
+# SpladePooling's activation_function -> ours
+ACTIVATIONS = {"relu": activation, "log1p_relu": double_activation}
+
+
 def quantize(weights: torch.Tensor, scale: float) -> torch.Tensor:
     """:func:`splade_anserini.formats.quantization.quantize` on a tensor: ``round(scale * w)`` as integers,
     computed in float64 like Python's ``round(scale * w)`` (half to even)."""
@@ -57,7 +68,7 @@ def quantize(weights: torch.Tensor, scale: float) -> torch.Tensor:
 
 
 def pool(logits: torch.Tensor, attention_mask: torch.Tensor, pooling: str = "max", *,
-         textbook: bool = False) -> torch.Tensor:
+         textbook: bool = False, activate=activation) -> torch.Tensor:
     """SPLADE's weights from full (batch, length, vocab) logits: ``log(1 + relu(.))`` pooled over the real tokens.
 
     Differentiable (training uses it). Max pooling takes the max of the raw logits first and activates once, which
@@ -65,8 +76,8 @@ def pool(logits: torch.Tensor, attention_mask: torch.Tensor, pooling: str = "max
     computes the formula as written (:meth:`Splade.reference_weights`, for checks)."""
     mask = attention_mask.unsqueeze(-1)
     if pooling == "max" and not textbook:
-        return activation(logits.masked_fill(mask == 0, float("-inf")).amax(dim=1))
-    activated = activation(logits) * mask.to(logits.dtype)
+        return activate(logits.masked_fill(mask == 0, float("-inf")).amax(dim=1))
+    activated = activate(logits) * mask.to(logits.dtype)
     return activated.amax(dim=1) if pooling == "max" else activated.sum(dim=1)
 
 
@@ -129,12 +140,27 @@ def position_limit(config, tokenizer) -> int | None:
 class Splade:
     """A SPLADE encoder over any Hugging Face masked-LM checkpoint.
 
-    ``model`` is a local directory, a Hugging Face id, or an alias such as ``splade-tiny``.
+    ``model`` is a local directory (a masked LM, or a sentence-transformers SparseEncoder: see
+    :mod:`.layouts`), a Hugging Face id, or an alias such as ``splade-tiny``. ``pooling`` None is the model's own:
+    its SpladePooling's for a SparseEncoder, max for a bare masked LM; a SparseEncoder refuses another.
     """
 
     def __init__(self, model: str | Path = ENCODE.model, *, max_length: int = ENCODE.max_length,
-                 pooling: str = ENCODE.pooling, device: str | None = None, dtype: str = "float32",
+                 pooling: str | None = None, device: str | None = None, dtype: str = "float32",
                  projection: str | None = None):
+        from .layouts import read_layout
+        self.name = str(model)
+        self.path = resolve_model(str(model))
+        self.layout = read_layout(self.path)
+        declared = self.layout.pooling
+        if pooling is not None and declared is not None and pooling != declared:
+            raise InputError(f"{self.path} is a sentence-transformers model pooled by {declared} (its SpladePooling "
+                             f"config); pooling {pooling} would not give its vectors: leave the pooling unset or "
+                             f"pass {declared}")
+        pooling = pooling or declared or DEFAULT_POOLING
+        # a SparseEncoder's SpladePooling may ask for log1p_relu; a bare masked LM is SPLADE's log(1 + relu(x))
+        self.activation = self.layout.document.activation
+        self.activate = ACTIVATIONS[self.activation]
         if pooling not in POOLINGS:
             raise InputError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
         if projection is not None and projection not in PROJECTIONS:
@@ -144,8 +170,6 @@ class Splade:
                              f"not {max_length}")
         from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-        self.name = str(model)
-        self.path = resolve_model(str(model))
         self.max_length = max_length
         self.pooling = pooling
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -156,11 +180,11 @@ class Splade:
         self.dtype = DTYPES[dtype]
         self._low_precision = None
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+            self.tokenizer = AutoTokenizer.from_pretrained(self.layout.mlm)
             with _no_loading_bar():
-                self.mlm = AutoModelForMaskedLM.from_pretrained(self.path).to(self.device).eval()
+                self.mlm = AutoModelForMaskedLM.from_pretrained(self.layout.mlm).to(self.device).eval()
         except Exception as err:  # also a damaged weights file (safetensors raises its own error type)
-            raise SetupError(f"Could not load a masked-LM model from {self.path}: {type(err).__name__}: "
+            raise SetupError(f"Could not load a masked-LM model from {self.layout.mlm}: {type(err).__name__}: "
                              f"{str(err).splitlines()[0] if str(err) else 'no detail'}") from err
         limit = position_limit(self.mlm.config, self.tokenizer)
         if limit is not None and max_length > limit:  # longer inputs end in a tensor-size error deep inside torch
@@ -275,11 +299,11 @@ class Splade:
             if self.pooling == "max":
                 # fl(x + b) is monotone in x, so adding the bias after the max gives the same float
                 top = logits.amax(dim=1)
-                pooled[row] = activation(top + bias if bias is not None else top)
+                pooled[row] = self.activate(top + bias if bias is not None else top)
             else:
                 if bias is not None:
                     logits += bias[:, None]
-                pooled[row] = activation(logits).sum(dim=1)
+                pooled[row] = self.activate(logits).sum(dim=1)
         return pooled.float().cpu()
 
     @torch.inference_mode()
@@ -292,7 +316,7 @@ class Splade:
             inputs = self.pad([tokenized.ids[i] for i in batch])
             mask = inputs["attention_mask"].to(self.device)
             logits = self.mlm(input_ids=inputs["input_ids"].to(self.device), attention_mask=mask).logits
-            out[batch] = pool(logits, mask, self.pooling, textbook=True).float().cpu()
+            out[batch] = pool(logits, mask, self.pooling, textbook=True, activate=self.activate).float().cpu()
         return out
 
     @torch.inference_mode()
@@ -326,10 +350,10 @@ class Splade:
             if self.pooling == "max":
                 pooled.scatter_reduce_(0, index, logits, reduce="amax")
             else:
-                pooled.scatter_add_(0, index, activation(logits + bias if bias is not None else logits))
+                pooled.scatter_add_(0, index, self.activate(logits + bias if bias is not None else logits))
         if self.pooling == "max":
             # fl(x + b) is monotone in x, so adding the bias after the max gives the same float
-            pooled = activation(pooled + bias if bias is not None else pooled)
+            pooled = self.activate(pooled + bias if bias is not None else pooled)
         quantized = quantize(pooled.float(), scale).to(torch.int32)
         rows, cols = torch.nonzero(quantized > 0, as_tuple=True)
         values = quantized[rows, cols]

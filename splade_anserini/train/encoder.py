@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from ..model.splade import Splade, activation, pool
+from ..model.splade import Splade, pool
 
 
 def _active_argmax(hidden: torch.Tensor, lengths: list, weight: torch.Tensor, bias: torch.Tensor | None):
@@ -43,7 +43,7 @@ def training_weights(splade: Splade, batch: dict, pooling: str = "max") -> torch
     mask = batch["attention_mask"].to(device)
     if pooling != "max":
         logits = splade.mlm(input_ids=batch["input_ids"].to(device), attention_mask=mask).logits
-        return pool(logits.float(), mask, pooling)
+        return pool(logits.float(), mask, pooling, activate=splade.activate)
     hidden = splade.hidden_states({"input_ids": batch["input_ids"], "attention_mask": mask}).float()
     weight, bias = splade.projection.weight, splade.projection.bias
     lengths = mask.sum(dim=1).tolist()
@@ -53,4 +53,4 @@ def training_weights(splade: Splade, batch: dict, pooling: str = "max") -> torch
     if bias is not None:
         values = values + bias[terms].float()
     out = torch.zeros(len(lengths), weight.shape[0], device=device, dtype=values.dtype)
-    return out.index_put((texts, terms), activation(values))
+    return out.index_put((texts, terms), splade.activate(values))

@@ -14,9 +14,13 @@ do, and write the pair.
 
 The fixed side gets no gradient and no dropout; validation and mining with the model encode queries with it too.
 Every checkpoint (and so ``final/``) records the pair in ``query_model.json``, and carries what the record names:
-the fixed model as ``query-model/``, a table as ``query-weights.json`` (``idf`` needs nothing). ``encode --model
-CHECKPOINT`` without ``--query-model`` reads the record (:func:`~..model.query_models.recorded_query_model`), so the
-index records, and ``search`` checks, the pair the documents were trained for.
+the fixed model as ``query_0_MLMTransformer/`` (``query-model/`` in checkpoints of earlier versions), a table as
+``query-weights.json`` (``idf`` needs nothing). The checkpoint is also a sentence-transformers ``Router``
+(:func:`~..model.layouts.write_sparse_encoder`): the fixed model, or the table (for ``idf``: the training
+documents' idf) as a ``SparseStaticEmbedding`` in ``query_0_SparseStaticEmbedding/``, is its query route.
+``encode --model CHECKPOINT`` without ``--query-model`` reads the record
+(:func:`~..model.query_models.recorded_query_model`), so the index records, and ``search`` checks, the pair the
+documents were trained for.
 """
 
 from __future__ import annotations
@@ -30,10 +34,12 @@ import torch
 
 from ..errors import InputError
 from ..formats.quantization import quantize_vector
+from ..model.layouts import MODULE_CONFIG, STATIC_WEIGHTS, model_files
 from ..model.query_models import (
     IDF,
     MODEL,
     PAIR_FILE,
+    TABLE,
     QueryTokenizer,
     inference_free_weights,
     load_token_weights,
@@ -43,7 +49,8 @@ from ..model.splade import Splade
 from .encoder import training_weights
 
 FROZEN = "frozen"
-MODEL_FOLDER = "query-model"     # a checkpoint's fixed query model
+MODEL_FOLDER = "query_0_MLMTransformer"  # a checkpoint's fixed query model (the Router's query route)
+STATIC_FOLDER = "query_0_SparseStaticEmbedding"  # an inference-free query side as the Router's query route
 TABLE_FILE = "query-weights.json"  # a checkpoint's token-weight table
 TOKENIZE_CHUNK = 1024  # documents tokenized per call while counting document frequencies
 
@@ -83,6 +90,8 @@ class FixedModelSide:
     def encode(self, texts: list, scale: float, batch_size: int) -> list[dict]:
         return self.model.encode(texts, scale, batch_size)
 
+    route, route_kind = MODEL_FOLDER, MODEL
+
     def save(self, checkpoint: Path) -> str:
         self.model.mlm.save_pretrained(checkpoint / MODEL_FOLDER)
         self.model.tokenizer.save_pretrained(checkpoint / MODEL_FOLDER)
@@ -95,6 +104,7 @@ class InferenceFreeSide:
     def __init__(self, spec: str, splade: Splade, documents: list, max_length: int):
         self.spec, self.max_length = spec, max_length  # max_length: of the queries validation encodes
         self.tokenizer = QueryTokenizer(splade.path)
+        self.tokenizer_source = splade.path
         self.ids = {token: index for index, token in enumerate(splade.vocab)}
         self.vocab_size = splade.vocab_size
         self.device = splade.device
@@ -119,11 +129,28 @@ class InferenceFreeSide:
         """Quantized as :class:`~..model.query_models.InferenceFreeEncoder` quantizes."""
         return [quantize_vector(vector, scale) for vector in self._weights(texts, self.max_length)]
 
+    route, route_kind = STATIC_FOLDER, TABLE
+
     def save(self, checkpoint: Path) -> str:
+        self._save_static(checkpoint / STATIC_FOLDER)
         if self.table_path is None:
             return IDF
+        if self.table_path.is_dir():  # a SparseStaticEmbedding: its copy is the record
+            return STATIC_FOLDER
         shutil.copyfile(self.table_path, checkpoint / TABLE_FILE)
         return TABLE_FILE
+
+    def _save_static(self, folder: Path) -> None:
+        """The table as a frozen SparseStaticEmbedding (weights over the vocabulary, its tokenizer)."""
+        from safetensors.torch import save_file
+        from transformers import AutoTokenizer
+        weight = torch.zeros(self.vocab_size, dtype=torch.float32)
+        for token, value in self.table.items():
+            weight[self.ids[token]] = value
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file({"weight": weight}, str(folder / STATIC_WEIGHTS))
+        AutoTokenizer.from_pretrained(model_files(self.tokenizer_source)).save_pretrained(folder)
+        (folder / MODULE_CONFIG).write_text(json.dumps({"frozen": True}, indent=2) + "\n", encoding="utf-8")
 
 
 def idf_table(tokenizer: QueryTokenizer, documents: list) -> dict:

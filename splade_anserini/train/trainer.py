@@ -7,9 +7,11 @@ mined with BM25 and/or the model being trained (:mod:`.mining`, :mod:`.supervise
 out of the split (:mod:`.validation`) with the best checkpoint kept and early stopping.
 
 Each step encodes a batch of queries and their documents (:mod:`.encoder`), scores them, and minimises
-:class:`~.losses.SpladeLoss`: the ranking loss plus the query and document regularisers. Checkpoints are Hugging
-Face model directories (``OUTPUT/checkpoint-<step>/``) holding the training state too, so a run resumes where it
-stopped and ends with the same weights as an uninterrupted run (on the CPU). ``OUTPUT/final/`` is the best
+:class:`~.losses.SpladeLoss`: the ranking loss plus the query and document regularisers. Checkpoints
+(``OUTPUT/checkpoint-<step>/``) are Hugging Face masked-LM directories that are also sentence-transformers
+``SparseEncoder`` models (MLMTransformer + SpladePooling; a Router with the fixed query side as its query route; see
+:mod:`..model.layouts`), holding the training state too, so a run resumes where it stopped and ends with the same
+weights as an uninterrupted run (on the CPU). ``OUTPUT/final/`` is the best
 validated checkpoint, or the last one without validation. Mixed precision (``dtype: float16|bfloat16``) applies on
 a GPU only. Nothing here needs Java unless BM25 negatives must be mined (saved once, then reused; or given as a
 file with ``data.candidates``).
@@ -31,6 +33,7 @@ from ..evaluate import parse_measure
 from ..experiment.config import apply_override, merge_settings, read_yaml, slug
 from ..formats.artifacts import follow_umask, write_atomically
 from ..formats.runs import search_facts_path
+from ..model.layouts import write_sparse_encoder
 from ..model.splade import Splade
 from ..progress import bar_disabled
 from ..settings import DTYPES, ENCODE, SEARCH
@@ -99,7 +102,7 @@ DEFAULTS = {
     "max_steps": 200,
     "query_max_length": 32,
     "doc_max_length": ENCODE.max_length,
-    "pooling": ENCODE.pooling,
+    "pooling": None,  # the starting model's own (its SpladePooling's; max for a bare masked LM)
     "checkpoint_every": 100,
     "seed": 13,
     "device": None,
@@ -113,6 +116,7 @@ DEFAULTS = {
     "test": {"config": None, "overrides": []},
 }
 STATE = "training_state.pt"
+DOCUMENT_FOLDER = "document_0_MLMTransformer"  # the trained model in a checkpoint that is a Router pair
 # the usual bound for BERT fine-tuning: one batch of false negatives cannot throw the model far
 GRAD_CLIP_NORM = 1.0
 PATH_KEYS = ("source", "pseudo_queries", "dir", "corpus", "topics", "qrels", "exclude_topics", "candidates")
@@ -275,6 +279,7 @@ class Trainer:
                              f"choose another output")
         self.splade = Splade(str(start or s["model"]), pooling=s["pooling"], device=s["device"],
                              max_length=s["validation"]["max_length"])
+        s["pooling"] = self.splade.pooling
         self.model = self.splade.mlm
         if s["dropout"] is not None:
             _set_dropout(self.model, s["dropout"])
@@ -560,13 +565,25 @@ class Trainer:
             start = Splade(self.settings["model"], pooling=self.settings["pooling"])
             staging = self.output / f".{target.name}.partial"
             shutil.rmtree(staging, ignore_errors=True)
-            start.mlm.save_pretrained(staging)
-            start.tokenizer.save_pretrained(staging)
+            self._save_model(staging, start.mlm, start.tokenizer)
             (staging / "training.json").write_text(json.dumps({"settings": self.settings, "history": []}) + "\n",
                                                    encoding="utf-8")
-            write_pair(staging, self.query_side)
             staging.rename(target)
         return target
+
+    def _save_model(self, directory: Path, mlm, tokenizer) -> None:
+        """The model as a Hugging Face masked LM that is also a sentence-transformers SparseEncoder: alone, at the
+        top of the directory with SpladePooling; with a fixed query side, the document route of a Router (in its
+        own folder) beside the query side's route, with the pair recorded for this project too."""
+        document = "" if self.query_side is None else DOCUMENT_FOLDER
+        mlm.save_pretrained(directory / document)
+        tokenizer.save_pretrained(directory / document)
+        write_pair(directory, self.query_side)
+        side = self.query_side
+        write_sparse_encoder(directory, self.settings["pooling"], self.splade.vocab_size,
+                             activation=self.splade.activation, document=document,
+                             query=None if side is None else side.route,
+                             query_kind=None if side is None else side.route_kind)
 
     def save(self) -> Path:
         target = self.output / f"checkpoint-{self.step:06d}"
@@ -574,9 +591,7 @@ class Trainer:
         if staging.exists():
             shutil.rmtree(staging)
         staging.mkdir(parents=True)
-        self.model.save_pretrained(staging)
-        self.tokenizer.save_pretrained(staging)
-        write_pair(staging, self.query_side)
+        self._save_model(staging, self.model, self.tokenizer)
         (staging / "training.json").write_text(json.dumps({"settings": self.settings, "history": self.history},
                                                           indent=1) + "\n", encoding="utf-8")
         state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),

@@ -1,0 +1,99 @@
+"""Top-k search on a Seismic index, written like the Lucene engine's run: the query terms Lucene keeps, integer
+weights, hits ranked by score then external docid, Anserini's reported scores. Seismic is approximate: the hits are
+those it finds (see :mod:`splade_anserini.seismic`); their scores are exact sums of query weight x impact."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy
+
+from ..errors import InputError
+from ..formats.artifacts import SEISMIC_INDEX, read_manifest
+from ..formats.forward import ForwardStatistics, read_forward_index
+from ..formats.runs import rank_hits
+from ..formats.topics import kept_terms
+from ..lucene.searcher import adjust_ties  # a pure function: Anserini's score rounding, no JVM
+from . import SeismicSearch, load_seismic
+from .indexer import INDEX_FILE
+
+
+class SeismicSearcher:
+    """Top-k search over an index built by ``index --engine seismic``; the interface of
+    :class:`~splade_anserini.lucene.searcher.ImpactSearcher`."""
+
+    def __init__(self, index: str | Path, *, min_idf: float = 0.0, settings: SeismicSearch | None = None):
+        self.index = Path(index)
+        self.manifest = read_manifest(self.index, (SEISMIC_INDEX,), "the Seismic engine")
+        self.settings = settings or SeismicSearch()
+        if self.settings.query_cut < 1 or not self.settings.heap_factor > 0 or self.settings.n_knn < 0:
+            raise InputError("Seismic needs query_cut >= 1, heap_factor > 0 and n_knn >= 0")
+        if self.settings.n_knn and not self.manifest["seismic"]["build"]["knn"]:
+            raise InputError(f"{self.index} has no kNN graph (built with knn 0); search it with n_knn 0, or rebuild "
+                             f"it with --seismic-knn N")
+        path = self.index / f"{INDEX_FILE}.index.seismic"
+        if not path.is_file():
+            raise InputError(f"{self.index}: damaged Seismic index ({path.name} missing); rebuild it with "
+                             f"splade-anserini index --engine seismic --overwrite")
+        seismic = load_seismic()
+        self._index = seismic.SeismicIndex.load(str(path))
+        self._string = seismic.get_seismic_string()
+        self._forward = read_forward_index(self.index)
+        self._statistics = ForwardStatistics(self._forward)
+        self.num_docs = self._statistics.num_docs
+        self.min_idf = min_idf
+        self.latencies: list = []
+
+    def close(self) -> None:
+        self._index = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def df(self, term: str) -> int:
+        return self._statistics.df(term)
+
+    def kept_terms(self, vector: dict) -> dict:
+        return kept_terms(vector, self.df, self.num_docs, self.min_idf)
+
+    def _arrays(self, terms: dict) -> tuple:
+        ids = self._statistics.term_ids
+        components = numpy.array([str(ids[t]) for t in terms], dtype=self._string)
+        # Integer weights (SPLADE's quantized query weights are integers already): Seismic then sums integers, which
+        # float32 holds exactly, and its scores are Lucene's.
+        values = numpy.array([round(w) for w in terms.values()], dtype=numpy.float32)
+        return components, values
+
+    def _search(self, terms: dict, k: int) -> list:
+        """Seismic's top k with Lucene's cut: past k until the hits tied with the k-th score are in hand."""
+        components, values = self._arrays(terms)
+        n, s = k + max(16, k // 8), self.settings
+        while True:
+            found = self._index.search("q", components, values, k=n, query_cut=s.query_cut,
+                                       heap_factor=s.heap_factor, n_knn=s.n_knn)
+            hits = [(self._forward.ids[int(row)], float(score)) for _, score, row in found]
+            if len(hits) < n or hits[-1][1] < hits[k - 1][1] or n >= self.num_docs:
+                break
+            n *= 2
+        floor = hits[k - 1][1] if len(hits) >= k else -numpy.inf
+        ranked = rank_hits([hit for hit in hits if hit[1] >= floor])[:k]
+        return list(zip([d for d, _ in ranked], adjust_ties([s for _, s in ranked])))
+
+    def search(self, vector: dict, k: int) -> list:
+        return self.batch_search([vector], k)[0]
+
+    def batch_search(self, vectors: Sequence[dict], k: int, threads: int = 1) -> list:
+        """The k best (docid, score) of each query vector; queries are searched one at a time (each timed:
+        :attr:`latencies`); ``threads`` is accepted for the common interface."""
+        results = []
+        for vector in vectors:
+            terms = self.kept_terms(vector)
+            started = time.perf_counter()
+            results.append(self._search(terms, k) if terms else [])
+            self.latencies.append(time.perf_counter() - started)
+        return results
