@@ -17,7 +17,7 @@ import numpy
 
 from ..errors import InputError
 from .collection import load_collection
-from .postings import _parse
+from .postings import parse_vector_line
 
 TERMS, IMPACTS, OFFSETS, VOCABULARY, DOCIDS, ORDER = ("forward.terms.npy", "forward.impacts.npy",
                                                       "forward.offsets.npy", "vocabulary.json", "docids.json",
@@ -91,7 +91,7 @@ def write_forward_index(collection: str | Path, directory: Path, progress: bool 
                     for number, line in enumerate(handle, 1):
                         if not line.strip():
                             continue
-                        doc_id, vector = _parse(line, part, number)
+                        doc_id, vector = parse_vector_line(line, part, number)
                         for term, weight in vector.items():
                             if not isinstance(weight, int) or isinstance(weight, bool) or weight < 0:
                                 raise InputError(f"{part}:{number}: impact of {term!r} is {weight!r}, not a "

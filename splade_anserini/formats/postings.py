@@ -170,7 +170,7 @@ def _invert(parts, manifest, scratch, chunk_postings, progress, tqdm) -> Inversi
         for part in parts:
             with open(part, encoding="utf-8") as lines:
                 for number, line in enumerate(lines, start=1):
-                    doc_id, vector = _parse(line, part, number)
+                    doc_id, vector = parse_vector_line(line, part, number)
                     values = vector.values()
                     try:
                         chunk_impacts.extend(values)
@@ -207,7 +207,8 @@ def _read(handle, start: int, count: int) -> numpy.ndarray:
     return numpy.fromfile(handle, dtype=numpy.uint32, count=count)
 
 
-def _parse(line: str, part: Path, number: int) -> tuple[str, dict]:
+def parse_vector_line(line: str, part: Path, number: int) -> tuple[str, dict]:
+    """One JsonVectorCollection line as (id, vector); a malformed line is an InputError naming its part and line."""
     try:
         record = json.loads(line)
         doc_id, vector = record["id"], record["vector"]
