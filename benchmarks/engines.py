@@ -97,6 +97,7 @@ def build(case: Case, workdir: Path, engine: str, bits: int | None = None, reord
           **options) -> tuple[Path, dict]:
     from splade_anserini.formats.artifacts import read_manifest
     from splade_anserini.index import build_index
+    from splade_anserini.settings import IndexSettings
     index = workdir / f"{case.name.replace(' ', '-')}.{engine}{bits or ''}{'.' + reorder if reorder else ''}"
     if not (index / "manifest.json").is_file():
         if engine in ("seismic", "bmp"):  # in a child process: its peak memory is the build's
@@ -108,7 +109,7 @@ def build(case: Case, workdir: Path, engine: str, bits: int | None = None, reord
             Path(f"{index}.build.json").write_text(json.dumps({
                 "seconds": time.perf_counter() - started, "peak_mib": int(child.stdout.split()[-1]) / 2 ** 10}))
         else:
-            build_index(case.collection, index, engine=engine, bits=bits, progress=True, **options)
+            build_index(case.collection, index, IndexSettings(engine=engine, bits=bits, **options), progress=True)
     manifest = read_manifest(index)
     built = Path(f"{index}.build.json")
     manifest["build_peak_mib"] = json.loads(built.read_text())["peak_mib"] if built.is_file() else None

@@ -59,8 +59,10 @@ def child(stage: str, **arguments) -> dict:
 
 def stage_index(collection: str, index: str, indexer: str, threads: int) -> dict:
     from splade_anserini.index import build_index
+    from splade_anserini.settings import IndexSettings
     started = time.perf_counter()
-    manifest = build_index(collection, index, threads=threads, indexer=indexer, overwrite=True, progress=False)
+    manifest = build_index(collection, index, IndexSettings(threads=threads, indexer=indexer), overwrite=True,
+                           progress=False)
     size = sum(p.stat().st_size for p in Path(index).iterdir() if p.is_file() and p.name != "docids.bin")
     return {"seconds": time.perf_counter() - started, "write_seconds": manifest["index_write_seconds"],
             "docid_table_seconds": manifest["docid_table_seconds"], "documents": manifest["index_documents"],

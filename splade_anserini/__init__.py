@@ -9,11 +9,19 @@ Importing this package is cheap: each name below is imported on first use, so to
 stage needs them::
 
     from splade_anserini import Splade, encode_corpus, build_index, search_topics, evaluate_run
+
+What the library reports goes to the ``splade_anserini`` logger, silent unless the caller configures logging
+(``logging.basicConfig(level=logging.INFO)`` shows the notes the command line prints); what a caller should not miss
+is a warning (:class:`~splade_anserini.errors.SpladeAnseriniWarning`). Progress bars appear on a terminal only,
+unless a stage is called with ``progress=True`` (or never, with ``progress=False``).
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())  # silent for a library caller unless configured
 
 __version__ = "0.1.0"
 
@@ -21,7 +29,9 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Splade": "model.splade",
     "EncodeSettings": "settings",
+    "IndexSettings": "settings",
     "SearchSettings": "settings",
+    "Bm25Settings": "settings",
     "encode_corpus": "encode",
     "build_index": "index",
     "search_topics": "search",

@@ -9,26 +9,53 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
-from .errors import InputError, SpladeAnseriniError
-from .evaluate import DEFAULT_MEASURES
-from .settings import ENCODE, SEARCH, EncodeSettings
+from .errors import InputError, MismatchWarning, SpladeAnseriniError, SpladeAnseriniWarning
+from .settings import (
+    DEFAULT_POOLING,
+    DTYPES,
+    ENCODE,
+    ENGINES,
+    INDEX,
+    INDEXERS,
+    MEASURES,
+    ON_ERROR,
+    POOLINGS,
+    REORDERS,
+    RUN_FORMATS,
+    SEARCH,
+    EncodeSettings,
+    IndexSettings,
+    SearchSettings,
+)
+
+
+class Parser(argparse.ArgumentParser):
+    """A usage error in one sentence with exit status 2, like every other error of the command."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows every option's default; options whose default is None, False or empty say nothing about it (their help
     says what happens without them)."""
 
-    def _get_help_string(self, action):
+    @staticmethod
+    def shows_default(action) -> bool:
+        """Whether --help (and docs/commands.md) shows the option's default."""
         # `is`, not `in`: 0 and 0.0 compare equal to False and are real defaults to show
-        if action.default is None or action.default is False or action.default is argparse.SUPPRESS \
-                or action.default == []:
-            return action.help
-        return super()._get_help_string(action)
+        return not (action.default is None or action.default is False or action.default is argparse.SUPPRESS
+                    or action.default == [])
+
+    def _get_help_string(self, action):
+        return super()._get_help_string(action) if self.shows_default(action) else action.help
 
 
 def _csv(text: str) -> list:
@@ -83,7 +110,8 @@ def _encode_options(p) -> None:
     p.add_argument("--corpus", required=True, help="JSONL/TSV file, directory of them, or irds:<ir_datasets id>")
     p.add_argument("--output", required=True, help="collection directory to create")
     p.add_argument("--model", default=defaults.model, help="model directory, Hugging Face id, or alias")
-    p.add_argument("--query-model", default=None, help="the model queries will be encoded with, recorded in the "
+    p.add_argument("--query-model", default=defaults.query_model, help="the model queries will be encoded with, "
+                   "recorded in the "
                    "manifest (default: --model itself, or the query side a checkpoint was trained with, named "
                    "by its query_model.json): another SPLADE model (e.g. an Efficient SPLADE query model), "
                    "'idf' (inference-free: the query's word pieces weighted by the index's idf), or a JSON file of "
@@ -94,18 +122,19 @@ def _encode_options(p) -> None:
     p.add_argument("--max-length", type=_positive_int, default=defaults.max_length,
                    help="tokens per document, special tokens included")
     p.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size, help="documents per model batch")
-    p.add_argument("--pooling", choices=("max", "sum"), default=None,
+    p.add_argument("--pooling", choices=POOLINGS, default=None,
                    help="max (SPLADE v2 and later) or sum (SPLADE v1); default: the model's own (a "
-                   f"sentence-transformers model's SpladePooling), {defaults.pooling} for a bare masked LM")
-    p.add_argument("--fields", type=_csv, default=[], help="text fields to join, e.g. title,text (default: "
+                   f"sentence-transformers model's SpladePooling), {DEFAULT_POOLING} for a bare masked LM")
+    p.add_argument("--fields", type=_csv, default=defaults.fields, help="text fields to join, e.g. title,text "
+                   "(default: "
                    "title+text for BEIR files, contents for Pyserini files, the non-id columns of a TSV with a "
                    "header row, all text fields for irds)")
     p.add_argument("--docs-per-file", type=_positive_int, default=defaults.docs_per_file,
                    help="documents per part file")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    p.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default=defaults.dtype,
+    p.add_argument("--device", default=defaults.device, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--dtype", choices=DTYPES, default=defaults.dtype,
                    help="autocast precision (GPU); float32 is exact, lower precision changes some weights")
-    p.add_argument("--on-error", choices=("stop", "skip"), default=defaults.on_error,
+    p.add_argument("--on-error", choices=ON_ERROR, default=defaults.on_error,
                    help="bad documents (malformed line, missing id, duplicate id, empty text, invalid UTF-8): stop "
                    "with an error naming file and line, or skip them, counted and listed in the manifest")
     p.add_argument("--backend", choices=("local", "ray"), default="local",
@@ -119,15 +148,16 @@ def _encode_options(p) -> None:
                    "output goes to OUTPUT/shard-<id>-of-<n>/, and `index` takes OUTPUT")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing collection (only one that splade-anserini wrote)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _encode(args) -> int:
     from .encode import encode_corpus, shard_directory
-    settings = EncodeSettings(model=args.model, scale=args.scale, max_length=args.max_length,
-                              pooling=args.pooling, fields=args.fields, batch_size=args.batch_size,
-                              docs_per_file=args.docs_per_file, device=args.device, dtype=args.dtype,
-                              on_error=args.on_error, query_model=args.query_model)
+    settings = EncodeSettings.from_args(args)
+    if not 0 <= args.shard_id < args.num_shards:
+        raise InputError(f"--shard-id must be in 0..{args.num_shards - 1} (--num-shards {args.num_shards}), "
+                         f"not {args.shard_id}")
+    if not args.gpus_per_worker >= 0:
+        raise InputError(f"--gpus-per-worker must be at least 0, not {args.gpus_per_worker}")
     if args.backend == "ray":
         if args.num_shards > 1:
             raise InputError("--num-shards is for separate processes you start yourself; --backend ray "
@@ -135,10 +165,10 @@ def _encode(args) -> int:
         from .distributed import encode_corpus_ray
         manifest = encode_corpus_ray(args.corpus, args.output, settings, address=args.address,
                                      workers=args.workers, gpus_per_worker=args.gpus_per_worker,
-                                     overwrite=args.overwrite, progress=not args.quiet)
+                                     overwrite=args.overwrite, progress=_progress(args))
     else:
         manifest = encode_corpus(args.corpus, args.output, settings, overwrite=args.overwrite,
-                                 progress=not args.quiet, shard_id=args.shard_id, num_shards=args.num_shards)
+                                 progress=_progress(args), shard_id=args.shard_id, num_shards=args.num_shards)
     target = shard_directory(args.output, args.shard_id, args.num_shards) if manifest["shard"] else args.output
     print(f"encoded {manifest['documents']} documents ({manifest['postings']} postings, "
           f"{manifest['postings'] / max(manifest['documents'], 1):.1f} terms/doc) in {manifest['seconds']} s "
@@ -149,19 +179,25 @@ def _encode(args) -> int:
 # ---- index -----------------------------------------------------------------------------------------------------
 
 def _engine_option(p) -> None:
-    p.add_argument("--engine", choices=("lucene", "pisa", "seismic", "bmp"), default="lucene",
+    p.add_argument("--engine", choices=ENGINES, default=SEARCH.engine,
                    help="lucene: Anserini's impact index; pisa: PISA's (pip install 'splade-anserini[pisa]'), same "
                    "scores and runs, faster queries; seismic: approximate, much faster ('[seismic]'); bmp: block-max "
                    "pruning, safe by default ('[bmp]'). See docs/engines.md")
 
 
-# Engine knobs: (option, engine, setting, type, help); given ones are passed on, the others keep the engine's defaults.
+# Engine knobs: (option, engine, setting, type, help). Each option's dest is an IndexSettings/SearchSettings field,
+# which settings.ENGINE_BUILD_KNOBS/ENGINE_SEARCH_KNOBS map to the engine's own setting; given ones are passed on,
+# the others keep the engine's defaults, and one given for another engine is refused (the settings' validate).
 _BUILD_KNOBS = (
     ("--seismic-postings", "seismic", "n_postings", int, "postings kept per term list, on average (default 3500)"),
     ("--seismic-centroid-fraction", "seismic", "centroid_fraction", float,
      "blocks per list as a fraction of its postings (default 0.1)"),
     ("--seismic-summary-energy", "seismic", "summary_energy", float,
      "share of a block's weight its summary keeps (default 0.4)"),
+    ("--seismic-max-fraction", "seismic", "max_fraction", float,
+     "no list keeps more than postings x this (default 1.5)"),
+    ("--seismic-min-cluster-size", "seismic", "min_cluster_size", int, "smallest block (default 2)"),
+    ("--seismic-doc-cut", "seismic", "doc_cut", int, "terms of a document used to cluster it (default 15)"),
     ("--seismic-knn", "seismic", "knn", int, "neighbours per document in a kNN graph (default 0: none)"),
     ("--bmp-block-size", "bmp", "block_size", int, "documents per block (default 32)"),
 )
@@ -180,47 +216,29 @@ def _knob_options(p, knobs) -> None:
         p.add_argument(option, type=kind, default=None, help=f"--engine {option.split('-')[2]}: {text}")
 
 
-def _knob_values(args, knobs) -> dict | None:
-    """The engine settings given on the command line; one for another engine is refused."""
-    given = {}
-    for option, engine, setting, _, _ in knobs:
-        value = getattr(args, option[2:].replace("-", "_"))
-        if value is not None:
-            if engine != args.engine:
-                raise InputError(f"{option} is a setting of --engine {engine}, not {args.engine}")
-            given[setting] = value
-    if getattr(args, "bmp_no_rescore", False):
-        if args.engine != "bmp":
-            raise InputError(f"--bmp-no-rescore is a setting of --engine bmp, not {args.engine}")
-        given["rescore"] = False
-    return given or None
-
-
 def _index_options(p) -> None:
     p.add_argument("--collection", required=True, help="a collection directory (or a directory of its shards)")
     p.add_argument("--index", required=True, help="index directory to create")
-    p.add_argument("--threads", type=_positive_int, default=None, help="indexing threads (default: all cores)")
-    p.add_argument("--indexer", choices=("impact", "anserini"), default="impact",
+    p.add_argument("--threads", type=_positive_int, default=INDEX.threads,
+                   help="indexing threads (default: all cores)")
+    p.add_argument("--indexer", choices=INDEXERS, default=INDEX.indexer,
                    help="impact: each term once with its weight as the frequency, on all cores; anserini: Anserini's "
                    "IndexCollection (each term repeated weight times, one thread per part file); the same index")
     _engine_option(p)
-    p.add_argument("--bits", type=_positive_int, default=None, help="--engine pisa: re-quantize impacts above "
+    p.add_argument("--bits", type=_positive_int, default=INDEX.bits, help="--engine pisa: re-quantize impacts above "
                    "2^bits-1 into 1..2^bits-1 (8: what PISA's quantized indexes and BMP expect; default: keep them)")
-    p.add_argument("--reorder", choices=("bp",), default=None, help="--engine seismic/bmp: reorder the documents "
-                   "by recursive graph bisection (similar documents on nearby docids); runs are unchanged")
+    p.add_argument("--reorder", choices=REORDERS, default=INDEX.reorder, help="--engine seismic/bmp: reorder the "
+                   "documents by recursive graph bisection (similar documents on nearby docids); runs are unchanged")
     _knob_options(p, _BUILD_KNOBS)
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing index (only one that splade-anserini wrote)")
-    p.add_argument("--verbose", action="store_true",
-                   help="show Anserini's log on the terminal (default: written to index.log in the index)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _index(args) -> int:
     from .index import build_index
-    manifest = build_index(args.collection, args.index, threads=args.threads, overwrite=args.overwrite,
-                           verbose=args.verbose, indexer=args.indexer, progress=not args.quiet, engine=args.engine,
-                           bits=args.bits, reorder=args.reorder, engine_options=_knob_values(args, _BUILD_KNOBS))
+    settings = IndexSettings.from_args(args)
+    manifest = build_index(args.collection, args.index, settings, overwrite=args.overwrite,
+                           verbose=bool(args.verbose), progress=_progress(args))
     print(f"indexed {manifest['index_documents']} documents in {manifest['index_seconds']} s -> {args.index}")
     return 0
 
@@ -229,17 +247,17 @@ def _index(args) -> int:
 
 def _query_options(p) -> None:
     """Options of query encoding, shared by `encode-queries` and `search`."""
-    p.add_argument("--query-model", "--model", dest="model", default=None, help="the query model: a SPLADE model, "
+    p.add_argument("--query-model", "--model", default=SEARCH.query_model, help="the query model: a SPLADE model, "
                    "'idf' or a {token: weight} JSON file (inference-free, no transformer loaded); default: the "
                    "index's query model (encode --query-model, else its document model)")
-    p.add_argument("--scale", type=_positive_float, default=None, help="default: the index's scale")
-    p.add_argument("--query-max-length", type=_positive_int, default=None,
+    p.add_argument("--scale", type=_positive_float, default=SEARCH.scale, help="default: the index's scale")
+    p.add_argument("--query-max-length", type=_positive_int, default=SEARCH.query_max_length,
                    help="tokens per query, special tokens included (default: the index's max length)")
     p.add_argument("--batch-size", type=_positive_int, default=SEARCH.batch_size, help="queries encoded per batch")
     p.add_argument("--topic-fields", type=_csv, default=[], help="query fields for JSONL/irds topics (default: "
                    "JSONL: the first of text, query, title, contents; irds: every text field)")
-    p.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda if available)")
-    p.add_argument("--on-error", choices=("stop", "skip"), default=SEARCH.on_error,
+    p.add_argument("--device", default=SEARCH.device, help="cpu, cuda ... (default: cuda if available)")
+    p.add_argument("--on-error", choices=ON_ERROR, default=SEARCH.on_error,
                    help="bad topic lines (invalid or repeated query id, empty query text, malformed line): stop with "
                    "an error naming file and line, or skip them, listed (search: in the run's .search.json; "
                    "encode-queries: in the output's .manifest.json)")
@@ -265,13 +283,13 @@ def _encode_queries(args) -> int:
         write_encoded_topics,
     )
     from .search import query_encoder
+    settings = SearchSettings.from_args(args)  # out-of-range numbers: one sentence, before any work
     with output_lock(args.output):
         prepare_topics_output(args.output, args.overwrite, [args.topics, args.index])  # before the model loads
         manifest = read_manifest(args.index, tuple(ENGINES.values()), "query encoding") if args.index else {}
         skipped: list | None = [] if args.on_error == "skip" else None
         queries = read_topics(args.topics, args.topic_fields or None, skipped)
-        encoder = query_encoder(args.index, manifest, args.model, scale=args.scale, max_length=args.query_max_length,
-                                device=args.device, batch_size=args.batch_size)
+        encoder = query_encoder(args.index, manifest, settings)
         try:
             topics = encode_topics(queries, encoder)
         finally:
@@ -296,17 +314,17 @@ def _search_options(p) -> None:
     p.add_argument("--output", required=True, help="run file to write")
     _query_options(p)
     p.add_argument("--k", type=_positive_int, default=SEARCH.k, help="hits per query")
-    p.add_argument("--threads", type=_positive_int, default=None, help="search threads (default: all cores)")
+    p.add_argument("--threads", type=_positive_int, default=SEARCH.threads, help="search threads (default: all cores)")
     p.add_argument("--min-idf", type=_finite_float, default=SEARCH.min_idf, help="drop query terms with "
                    "ln(N/df) <= this, as Pyserini does (0 drops terms found in every document; negative keeps all)")
-    p.add_argument("--query-top-k", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--query-top-k", type=_positive_int, default=SEARCH.query_top_k, metavar="N",
                    help="keep each query's N heaviest terms: faster, usually a little less effective (default: all)")
-    p.add_argument("--format", choices=("trec", "msmarco"), default=SEARCH.format,
+    p.add_argument("--format", choices=RUN_FORMATS, default=SEARCH.format,
                    help="trec: qid Q0 docid rank score tag; msmarco: qid<TAB>docid<TAB>rank")
     p.add_argument("--remove-query", action="store_true", help="drop a hit whose docid equals the query id (BEIR)")
     p.add_argument("--allow-mismatch", action="store_true",
                    help="search even when the query model/scale differs from the index's (a loud warning instead)")
-    p.add_argument("--tag", default=None, help="run tag, the last column (default: splade-anserini.<model>)")
+    p.add_argument("--tag", default=SEARCH.tag, help="run tag, the last column (default: splade-anserini.<model>)")
     _engine_option(p)
     _knob_options(p, _SEARCH_KNOBS)
     p.add_argument("--bmp-no-rescore", action="store_true", help="--engine bmp: report BMP's own scores (query "
@@ -317,13 +335,10 @@ def _search_options(p) -> None:
 
 def _search(args) -> int:
     from .search import search_topics
-    search_topics(args.index, args.topics, args.output, encoded_topics=args.encoded_topics, model=args.model,
-                  scale=args.scale, k=args.k, threads=args.threads, batch_size=args.batch_size,
-                  query_max_length=args.query_max_length, min_idf=args.min_idf, remove_query=args.remove_query,
-                  run_format=args.format, tag=args.tag, fields=args.topic_fields or None, device=args.device,
-                  allow_mismatch=args.allow_mismatch, overwrite=args.overwrite, engine=args.engine,
-                  query_top_k=args.query_top_k, on_error=args.on_error,
-                  engine_settings=_knob_values(args, _SEARCH_KNOBS))
+    settings = SearchSettings.from_args(args)
+    search_topics(args.index, args.output, settings, topics=args.topics,
+                  encoded_topics=args.encoded_topics, topic_fields=args.topic_fields or None,
+                  overwrite=args.overwrite)
     return 0
 
 
@@ -340,13 +355,12 @@ def _export_options(p) -> None:
                    "1..2^bits-1 (8: what PISA's quantized indexes and BMP expect; default: keep them)")
     p.add_argument("--description", default=None, help="the header's description (default: collection and model)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing CIFF file that splade-anserini wrote")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _export(args) -> int:
     from .formats.ciff import describe_export, export_ciff
     facts = export_ciff(args.output, collection=args.collection, index=args.index, bits=args.bits,
-                        description=args.description, overwrite=args.overwrite, progress=not args.quiet)
+                        description=args.description, overwrite=args.overwrite, progress=_progress(args))
     print(f"{describe_export(facts)} -> {args.output}")
     return 0
 
@@ -354,7 +368,7 @@ def _export(args) -> int:
 # ---- eval, compare, report, plot -------------------------------------------------------------------------------
 
 def _measures_option(p) -> None:
-    p.add_argument("--measures", nargs="+", default=list(DEFAULT_MEASURES), metavar="MEASURE",
+    p.add_argument("--measures", nargs="+", default=list(MEASURES), metavar="MEASURE",
                    help="nDCG@k, RR@k, MRR@k, R@k, P@k, AP, AP@k; a relevance threshold as in 'RR(rel=2)@10'")
 
 
@@ -439,8 +453,6 @@ def _config_options(p, steps: bool) -> None:
     p.add_argument("--data", default=None, help="local data directory (corpus.jsonl, queries.tsv, qrels.txt)")
     p.add_argument("--workdir", default=".", help="where collections/, indexes/ and runs/ go")
     p.add_argument("--force", action="store_true", help="rebuild finished artifacts")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--verbose", action="store_true", help="show Anserini's indexing log on the terminal")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. encode.scale=50")
     if steps:
         p.add_argument("--steps", type=_csv, default=None, help="comma-separated subset of encode,index,search,"
@@ -476,7 +488,7 @@ def _run_config(args, verify: bool) -> int:
     from .experiment.pipeline import compare, run_steps
     experiment = load_experiment(args.config, args.overrides, data=args.data, workdir=args.workdir)
     steps = None if verify or not getattr(args, "steps", None) else args.steps
-    results = run_steps(experiment, steps, force=args.force, progress=not args.quiet, verbose=args.verbose)
+    results = run_steps(experiment, steps, force=args.force, progress=_progress(args), verbose=bool(args.verbose))
     if not results:
         return 0
     print(_results_table(experiment, results))
@@ -502,30 +514,28 @@ def _train_options(p) -> None:
     p.add_argument("--test", action="store_true", help="then evaluate the final model on the test topics of the "
                    "settings' test.config through encode, index, search and eval; the last line is "
                    "'<measure> <value> run=<run file>'")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings overrides, e.g. max_steps=50")
 
 
 def _train(args) -> int:
     from .train.trainer import load_settings, test_final, train
     settings = load_settings(args.config, args.overrides)
-    final = train(settings, resume=args.resume, progress=not args.quiet)
+    final = train(settings, resume=args.resume, progress=_progress(args))
     print(final)
     if args.test:
-        print(test_final(settings, final, progress=not args.quiet))
+        print(test_final(settings, final, progress=_progress(args)))
     return 0
 
 
 def _fuse_options(p) -> None:
-    from .fuse import METHODS, NORMALIZATIONS
-    from .settings import FUSE, SEARCH
+    from .settings import FUSE, FUSE_METHODS, FUSE_NORMALIZATIONS
     p.add_argument("runs", nargs="+", metavar="RUN", help="run files of the same topics (TREC or MS MARCO format)")
-    p.add_argument("--method", choices=METHODS, default=FUSE.method, help="reciprocal rank fusion, weighted "
+    p.add_argument("--method", choices=FUSE_METHODS, default=FUSE.method, help="reciprocal rank fusion, weighted "
                    "interpolation of normalised scores (a missing document takes the run's lowest), or CombSUM")
     p.add_argument("--k", type=float, default=FUSE.k, help="rrf: the constant added to each rank")
     p.add_argument("--weights", type=float, nargs="+", help="one weight per run, in order (default: 1 each; "
                    "interpolate: 1 / the number of runs)")
-    p.add_argument("--normalize", choices=NORMALIZATIONS, help=f"interpolate and combsum: per-query score "
+    p.add_argument("--normalize", choices=FUSE_NORMALIZATIONS, help=f"interpolate and combsum: per-query score "
                    f"normalisation (default {FUSE.normalize})")
     p.add_argument("--depth", type=int, default=SEARCH.k, help="hits kept per query")
     p.add_argument("--tag", help="the run tag (default splade-anserini.fuse-METHOD)")
@@ -606,7 +616,8 @@ def _inspect_options(p) -> None:
 def _inspect(args) -> int:
     from .model.splade import Splade
     from .model.terms import format_terms, inspect_text
-    model = Splade(args.model, max_length=args.max_length)
+    settings = EncodeSettings.from_args(args)  # --max-length 2 and the like: one sentence, before loading
+    model = Splade(settings.model, max_length=settings.max_length)
     rows, total = inspect_text(model, args.text, args.top, args.scale)
     print(format_terms(rows, args.text, total))
     return 0
@@ -674,13 +685,17 @@ class _VersionAction(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="splade-anserini", description=__doc__.split("\n\n")[0],
-                                     formatter_class=HelpFormatter)
+    parser = Parser(prog="splade-anserini", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     parser.add_argument("--version", "-V", action=_VersionAction, help="print the versions of splade-anserini and "
                         "what it runs on (Pyserini, Anserini, Lucene, torch, transformers), then exit")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="on an error, show the traceback too")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common.add_argument("-q", "--quiet", action="count", default=0,
+                        help="no progress bars; twice (-qq): warnings and errors only")
+    common.add_argument("-v", "--verbose", action="count", default=0,
+                        help="debug messages too, and Anserini's and PISA's own logs on the terminal (default: "
+                        "written to a log file in the index)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     for name, (text, options, handler) in COMMANDS.items():
         p = sub.add_parser(name, help=text, description=text, parents=[common], formatter_class=HelpFormatter)
         options(p)
@@ -701,12 +716,43 @@ def describe_os_error(err: OSError) -> str:
     return f"{where}: {reason}" if where else reason
 
 
+def _progress(args) -> bool | None:
+    """Progress bars where stderr is a terminal (None), none with --quiet."""
+    return False if args.quiet else None
+
+
+class _Terminal(logging.Handler):
+    """The library's messages as they are, one per line, on the stderr of the moment (so a caller that swaps
+    sys.stderr, as tests do, sees them)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None, *, default=warnings.showwarning):
+    """The library's warnings in one line (a deliberate mismatch in capitals); others as Python shows them."""
+    if not issubclass(category, SpladeAnseriniWarning):
+        return default(message, category, filename, lineno, file, line)
+    print(f"{'WARNING' if issubclass(category, MismatchWarning) else 'warning'}: {message}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    logger = logging.getLogger("splade_anserini")
+    terminal, level = _Terminal(), logger.level
+    logger.addHandler(terminal)
+    logger.setLevel(logging.DEBUG if args.verbose else logging.WARNING if args.quiet > 1 else logging.INFO)
     try:
-        from transformers.utils import logging as hf_logging
-        hf_logging.disable_progress_bar()  # one "Loading weights" bar per model load is noise on the command line
-        return args.handler(args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", SpladeAnseriniWarning)  # each run says it, not only a process's first
+            warnings.showwarning = _show_warning
+            from transformers.utils import logging as hf_logging
+            hf_logging.disable_progress_bar()  # one "Loading weights" bar per model load is noise on the command line
+            return args.handler(args)
     except (SpladeAnseriniError, OSError) as err:
         if args.debug:
             traceback.print_exc()
@@ -716,6 +762,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("splade-anserini: interrupted", file=sys.stderr)
         return 130
+    finally:
+        logger.removeHandler(terminal)
+        logger.setLevel(level)
 
 
 if __name__ == "__main__":

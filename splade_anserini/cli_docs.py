@@ -28,10 +28,26 @@ stages do and what they write: [flow.md](flow.md); experiment configs: [experime
 """
 
 
+def actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """A parser's actions, as argparse hands them to its help formatter (it has no public list of them)."""
+    found: list[argparse.Action] = []
+
+    class Collect(argparse.HelpFormatter):
+        def add_usage(self, usage, actions, groups, prefix=None):
+            found.extend(actions)
+
+    original = parser.formatter_class
+    parser.formatter_class = Collect
+    try:
+        parser.format_help()
+    finally:
+        parser.formatter_class = original
+    return found
+
+
 def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     """The subcommands' parsers by name."""
-    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return dict(action.choices)
+    return dict(next(a for a in actions(parser) if a.nargs == argparse.PARSER).choices)
 
 
 def _cell(text: str) -> str:
@@ -51,35 +67,45 @@ def _option_row(action: argparse.Action) -> str:
         if action.nargs in ("+", "*"):
             value += " ..."
     help_text = (action.help or "") % {"default": action.default, "prog": "splade-anserini"}
-    shown = HelpFormatter("splade-anserini")._get_help_string(action) != action.help
-    default = "required" if action.required else (f"`{action.default}`" if shown else "")
+    default = "required" if action.required else (f"`{action.default}`" if HelpFormatter.shows_default(action) else "")
     return f"| {names} | {_cell(value)} | {_cell(default)} | {_cell(help_text)} |"
 
 
-def _metavar(action: argparse.Action) -> str:
-    if action.nargs == 0:
-        return ""
-    name = "{" + ",".join(map(str, action.choices)) + "}" if action.choices is not None \
-        else action.metavar or (action.dest.upper() if action.option_strings else action.dest)
-    return {"?": f"[{name}]", "*": f"[{name} ...]", "+": f"{name} [{name} ...]"}.get(action.nargs, name)
+def _usage_items(usage: str) -> list[str]:
+    """argparse's usage line cut into its items ([--k K], (--topics T | --encoded-topics E), --index INDEX ...)."""
+    items, depth, current = [], 0, ""
+    for char in usage:
+        if char == " " and depth == 0:
+            if current:
+                items.append(current)
+            current = ""
+            continue
+        depth += (char in "[(") - (char in "])")
+        current += char
+    items = [*items, current] if current else items
+    joined: list[str] = []
+    for item in items:  # a required option with its value, a repeated positional with its repetition
+        if joined and ((joined[-1].startswith("-") and " " not in joined[-1] and item[0] not in "-[(")
+                       or item == f"[{joined[-1].split()[-1]} ...]"):
+            joined[-1] += " " + item
+        else:
+            joined.append(item)
+    return joined
 
 
 def _usage(sub: argparse.ArgumentParser, shared: set) -> str:
-    """The synopsis, written here rather than by argparse, whose layout changes between Python versions."""
-    grouped = {id(a): group for group in sub._mutually_exclusive_groups for a in group._group_actions}
-    words, done = [], set()
-    for action in sub._actions:
-        if tuple(action.option_strings) in shared or id(action) in done:
-            continue
-        group = grouped.get(id(action))
-        members = group._group_actions if group else [action]
-        done.update(id(a) for a in members)
-        text = " | ".join(" ".join(filter(None, [a.option_strings[0] if a.option_strings else "", _metavar(a)]))
-                          for a in members)
-        required = group.required if group else (action.required or not action.option_strings)
-        words.append(text if required and not group else f"({text})" if required else f"[{text}]")
-    lines, line = [], f"splade-anserini {sub.prog.split()[-1]}"
-    for word in words:  # wrapped between options, never inside one
+    """argparse's own synopsis (with a fixed width, so the terminal does not matter), the options every command
+    takes left out, wrapped between items, never inside one."""
+    original = sub.formatter_class
+    sub.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=100_000)
+    try:
+        usage = " ".join(sub.format_usage().split()).removeprefix("usage: ")
+    finally:
+        sub.formatter_class = original
+    common = {f"[{option}]" for options in shared for option in options}
+    words = [item for item in _usage_items(usage.removeprefix(sub.prog).strip()) if item not in common]
+    lines, line = [], sub.prog
+    for word in words:
         if len(line) + 1 + len(word) > USAGE_WIDTH:
             lines.append(line)
             line = " " * 4 + word
@@ -91,8 +117,8 @@ def _usage(sub: argparse.ArgumentParser, shared: set) -> str:
 def _common(subs: dict[str, argparse.ArgumentParser]) -> list[argparse.Action]:
     """The options every subcommand takes (--help, --debug ...), listed once rather than under each command."""
     parsers = list(subs.values())
-    shared = set.intersection(*({tuple(a.option_strings) for a in p._actions if a.option_strings} for p in parsers))
-    return [a for a in parsers[0]._actions if a.option_strings and tuple(a.option_strings) in shared]
+    shared = set.intersection(*({tuple(a.option_strings) for a in actions(p) if a.option_strings} for p in parsers))
+    return [a for a in actions(parsers[0]) if a.option_strings and tuple(a.option_strings) in shared]
 
 
 def commands_markdown(parser: argparse.ArgumentParser | None = None) -> str:
@@ -104,15 +130,15 @@ def commands_markdown(parser: argparse.ArgumentParser | None = None) -> str:
         f"{', '.join(f'`{o}`' for o in a.option_strings)} ({a.help})" for a in common) + ".", "",
         "| command | what it does |", "|---|---|"]
     lines += [f"| [`{name}`](#splade-anserini-{name}) | {_cell(COMMANDS[name][0])} |" for name in subs]
-    top = [a for a in parser._actions if a.option_strings and a.dest != "help"]
+    top = [a for a in actions(parser) if a.option_strings and a.dest != "help"]
     lines += ["", "Options of `splade-anserini` itself: " +
               "; ".join(f"{', '.join(f'`{o}`' for o in a.option_strings)}: {a.help}" for a in top) + "."]
     for name, sub in subs.items():
-        actions = [a for a in sub._actions if tuple(a.option_strings) not in shared]
+        own = [a for a in actions(sub) if tuple(a.option_strings) not in shared]
         lines += ["", f"## splade-anserini {name}", "", sub.description or "", "", "```text", _usage(sub, shared), "```"]
-        if actions:
+        if own:
             lines += ["", "| option | value | default | what it does |", "|---|---|---|---|"]
-            lines += [_option_row(action) for action in actions]
+            lines += [_option_row(action) for action in own]
     lines += ["", *_config_keys()]
     return "\n".join(lines) + "\n"
 

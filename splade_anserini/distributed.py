@@ -18,6 +18,7 @@ lines, so they can differ from the single-process encoder's (which counts good d
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -36,7 +37,10 @@ from .formats.collection import (
 from .formats.idset import IdSet
 from .formats.readers import plan_parts, read_corpus
 from .model.batching import WINDOW_BATCHES
+from .progress import bar_disabled
 from .settings import EncodeSettings
+
+logger = logging.getLogger(__name__)
 
 
 class PartEncoder:
@@ -69,7 +73,7 @@ class PartEncoder:
 
 def encode_corpus_ray(corpus: str | Path, output: str | Path, settings: EncodeSettings | None = None, *,
                       address: str | None = None, workers: int = 2, gpus_per_worker: float = 0,
-                      overwrite: bool = False, progress: bool = True) -> dict:
+                      overwrite: bool = False, progress: bool | None = None) -> dict:
     """Encode ``corpus`` into a JsonVectorCollection at ``output`` on Ray; returns the manifest.
 
     Without ``address`` a local Ray instance with ``workers`` CPUs is started (one multi-GPU box works as is);
@@ -99,7 +103,7 @@ def _encode_ray_locked(corpus: str, output, settings: EncodeSettings, address, w
     finished = {part["name"]: part for part in done}
     todo = [(n, a, b, p) for n, (a, b, p) in enumerate(plan) if PART_PATTERN.format(n) not in finished]
     if finished:
-        print(f"encode: resuming {staging}: {len(finished)} of {len(plan)} part files are done", file=sys.stderr)
+        logger.info(f"encode: resuming {staging}: {len(finished)} of {len(plan)} part files are done")
     started = time.time()
     if not ray.is_initialized():
         ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
@@ -109,7 +113,7 @@ def _encode_ray_locked(corpus: str, output, settings: EncodeSettings, address, w
     pool = ActorPool([actor.remote(settings, threads) for _ in range(min(workers, max(len(todo), 1)))])
     results = {}
     bar = tqdm(total=plan[-1][1], initial=sum(p["documents"] for p in done), unit="doc", desc="encode (ray)",
-               disable=not progress, dynamic_ncols=True, file=sys.stderr)
+               disable=bar_disabled(progress), dynamic_ncols=True, file=sys.stderr)
     try:
         for result in pool.map_unordered(lambda a, spec: a.encode_part.remote(corpus, str(staging), *spec), todo):
             part = result["part"]

@@ -8,6 +8,7 @@ resumably (:mod:`.formats.collection`), and a document's vector does not depend 
 from __future__ import annotations
 
 import itertools
+import logging
 import platform
 import sys
 import time
@@ -24,7 +25,10 @@ from .formats.idset import IdSet
 from .formats.readers import Document, count_documents, read_corpus, skipped_entry
 from .model.batching import WINDOW_BATCHES
 from .model.prefetch import Background, prefetch
-from .settings import ENCODE, EncodeSettings
+from .progress import bar_disabled
+from .settings import DEFAULT_POOLING, EncodeSettings
+
+logger = logging.getLogger(__name__)
 
 
 def software_versions() -> dict:
@@ -102,7 +106,9 @@ RESUMABLE_SETTINGS = ("device", "query_model", "batch_size")
 
 
 def encoding_identity(corpus: str, settings: EncodeSettings, shard: dict | None = None) -> dict:
-    """What an encoding is made from; an interrupted encoding resumes only into the same identity."""
+    """What an encoding is made from (the pooling resolved: :func:`with_model_pooling`); an interrupted encoding
+    resumes only into the same identity."""
+    settings = with_model_pooling(settings)
     return {"corpus": corpus, "inputs": input_fingerprint(corpus), "shard": shard,
             "settings": {k: v for k, v in asdict(settings).items() if k not in RESUMABLE_SETTINGS},
             "docs_per_file": settings.docs_per_file}
@@ -112,11 +118,11 @@ def build_manifest(corpus: str, settings: EncodeSettings, model_path, vocab_size
                    problems: list | None, shard: dict | None, seconds: float, **extra) -> dict:
     """The collection manifest (the writer adds counts and part files), after reporting skips and truncations."""
     if problems:
-        print(f"encode: skipped {len(problems)} bad documents (listed in the manifest under 'skipped'), "
-              f"first: {problems[0]['where']}: {problems[0]['reason']}", file=sys.stderr)
+        logger.info(f"encode: skipped {len(problems)} bad documents (listed in the manifest under 'skipped'), "
+                    f"first: {problems[0]['where']}: {problems[0]['reason']}")
     if truncated:
-        print(f"encode: {truncated} documents were longer than {settings.max_length} tokens and were truncated "
-              f"(counted in the manifest)", file=sys.stderr)
+        logger.info(f"encode: {truncated} documents were longer than {settings.max_length} tokens and were truncated "
+                    f"(counted in the manifest)")
     from .model.models import model_identity
     from .model.query_models import query_side
     # the settings once, at the top level (model, query_model, scale, max_length, pooling, fields, batch_size, ...)
@@ -161,11 +167,11 @@ def with_model_pooling(settings: EncodeSettings) -> EncodeSettings:
         return settings
     from .model.layouts import read_layout
     from .model.models import resolve_model
-    return replace(settings, pooling=read_layout(resolve_model(settings.model)).pooling or ENCODE.pooling)
+    return replace(settings, pooling=read_layout(resolve_model(settings.model)).pooling or DEFAULT_POOLING)
 
 
 def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettings | None = None, *,
-                  overwrite: bool = False, progress: bool = True, model=None, shard_id: int = 0,
+                  overwrite: bool = False, progress: bool | None = None, model=None, shard_id: int = 0,
                   num_shards: int = 1) -> dict:
     """Encode ``corpus`` into a JsonVectorCollection at ``output``; returns the manifest.
 
@@ -173,9 +179,7 @@ def encode_corpus(corpus: str | Path, output: str | Path, settings: EncodeSettin
     ``output/shard-<id>-of-<n>/``; separate processes or machines can each take one, and ``index`` takes the
     directory holding them all. ``model`` may be an already loaded :class:`~splade_anserini.model.splade.Splade`.
     """
-    settings = with_model_pooling(settings or EncodeSettings())
-    if settings.on_error not in ("stop", "skip"):
-        raise InputError(f"on_error must be 'stop' or 'skip', not {settings.on_error!r}")
+    settings = with_model_pooling((settings or EncodeSettings()).validate())
     problems: list | None = [] if settings.on_error == "skip" else None
     corpus = str(corpus)
     check_separate([corpus], output)
@@ -212,11 +216,11 @@ def _encode_locked(corpus: str, output, settings: EncodeSettings, docs, expected
                               identity=encoding_identity(corpus, settings, shard), inputs=[corpus])
     skip = writer.resumed_documents
     if skip:
-        print(f"encode: resuming {writer.staging} after {skip} documents ({len(writer.files)} finished part files)",
-              file=sys.stderr)
+        logger.info(f"encode: resuming {writer.staging} after {skip} documents ({len(writer.files)} finished part "
+                    f"files)")
     started = time.time()
     bar = tqdm(total=expected if shard else _progress_total(corpus), initial=skip, unit="doc", desc="encode",
-               disable=not progress, dynamic_ncols=True, file=sys.stderr)
+               disable=bar_disabled(progress), dynamic_ncols=True, file=sys.stderr)
     try:
         windows = document_windows(docs, settings.batch_size * WINDOW_BATCHES, settings.docs_per_file, skip, problems)
         encode_windows(model, settings, windows, writer, on_window=lambda window: bar.update(len(window)))
@@ -236,7 +240,7 @@ def _encode_locked(corpus: str, output, settings: EncodeSettings, docs, expected
         bar.close()
         writer.abort()
         if writer.files:
-            print(f"encode: stopped; {sum(f['documents'] for f in writer.files)} documents in finished part files "
-                  f"are kept in {writer.staging}: rerun the same command to resume", file=sys.stderr)
+            logger.info(f"encode: stopped; {sum(f['documents'] for f in writer.files)} documents in finished part "
+                        f"files are kept in {writer.staging}: rerun the same command to resume")
         raise
 

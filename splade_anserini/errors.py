@@ -11,3 +11,13 @@ class SetupError(SpladeAnseriniError):
 
 class InputError(SpladeAnseriniError):
     """A corpus, topics, qrels or run file is malformed; the message names the file and line."""
+
+
+class SpladeAnseriniWarning(UserWarning):
+    """Something a caller should know about a result that was produced anyway (``warnings.warn``; the CLI prints
+    ``warning: <message>``)."""
+
+
+class MismatchWarning(SpladeAnseriniWarning):
+    """Queries searched against an index of another query model or scale, as asked (``--allow-mismatch``); the CLI
+    prints it in capitals."""

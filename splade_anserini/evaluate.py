@@ -17,16 +17,16 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, SpladeAnseriniWarning
 from .formats.artifacts import check_separate, write_atomically
 from .formats.readers import read_qrels
 from .formats.runs import metrics_path, read_run, search_facts_path
+from .settings import MEASURES
 
-DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "R@1000", "AP")
 _MEASURE = re.compile(r"^(nDCG|MRR|RR|R|P|AP)(?:\(rel=(\d+)\))?(?:@(\d+))?$")
 
 
@@ -85,7 +85,7 @@ def _score(measure: Measure, hits: dict, judged: dict) -> float:
     return total / len(relevant)
 
 
-def evaluate(run: dict, qrels: dict, measures=DEFAULT_MEASURES) -> tuple[dict, dict]:
+def evaluate(run: dict, qrels: dict, measures=MEASURES) -> tuple[dict, dict]:
     """(means, per-query values) for each measure; measures are names like 'nDCG@10' or Measure objects."""
     parsed = [m if isinstance(m, Measure) else parse_measure(m) for m in measures]
     means, per_query = {}, {}
@@ -131,7 +131,7 @@ def _same_run(recorded: str | None, run: Path) -> bool:
     return other.name == run.name
 
 
-def evaluate_run(run_path: str | Path, qrels_source: str | Path, measures=DEFAULT_MEASURES,
+def evaluate_run(run_path: str | Path, qrels_source: str | Path, measures=MEASURES,
                  output: str | Path | None = None, extra: dict | None = None) -> dict:
     """Evaluate a run file against qrels and write the metrics JSON (plus the run's search facts, when it has them,
     and ``extra`` fields) next to the run, or to ``output``.
@@ -159,8 +159,8 @@ def evaluate_run(run_path: str | Path, qrels_source: str | Path, measures=DEFAUL
     shared = overlap(run, qrels, run_path, qrels_source)
     judged_in_run = shared["queries"]
     if judged_in_run < len(qrels) / 2:
-        print(f"warning: only {judged_in_run} of the {len(qrels)} judged queries have hits in {run_path}; the "
-              f"others count as 0 in every mean", file=sys.stderr)
+        warnings.warn(f"only {judged_in_run} of the {len(qrels)} judged queries have hits in {run_path}; the "
+                      f"others count as 0 in every mean", SpladeAnseriniWarning, stacklevel=2)
     means, per_query = evaluate(run, qrels, measures)
     facts = search_facts_path(run_path)
     search = json.loads(facts.read_text(encoding="utf-8")) if facts.is_file() else None

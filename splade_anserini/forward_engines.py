@@ -16,12 +16,13 @@ from .errors import InputError
 from .formats.artifacts import BMP_INDEX, SEISMIC_INDEX, prepare_output, replace_directory, write_manifest
 from .formats.collection import load_collection
 from .formats.forward import ORDER, write_forward_index
+from .settings import REORDERS
 
-REORDERINGS = ("bp",)
+REORDERINGS = REORDERS
 
 
 def build_forward_engine_index(collection: str | Path, index: str | Path, engine: str, *, options: dict | None = None,
-                               reorder: str | None = None, overwrite: bool = False, progress: bool = True,
+                               reorder: str | None = None, overwrite: bool = False, progress: bool | None = None,
                                verbose: bool = False) -> dict:
     """Index ``collection`` with ``engine`` ("seismic" or "bmp") into ``index``; ``options`` are the engine's build
     settings (Seismic: :class:`~.seismic.SeismicBuild` fields; BMP: ``block_size``). Returns the index manifest."""

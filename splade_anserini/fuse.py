@@ -34,10 +34,10 @@ from .formats.runs import (
     search_facts_path,
     write_run_file,
 )
-from .settings import FUSE, SEARCH
+from .settings import FUSE, FUSE_METHODS, FUSE_NORMALIZATIONS, SEARCH
 
-METHODS = ("rrf", "interpolate", "combsum")
-NORMALIZATIONS = ("minmax", "zscore", "none")
+METHODS = FUSE_METHODS
+NORMALIZATIONS = FUSE_NORMALIZATIONS
 SCORE_DECIMALS = 6  # what format_run writes; fused scores are ranked at this precision
 
 

@@ -14,41 +14,39 @@ import sys
 from pathlib import Path
 
 from .errors import InputError
-from .formats.artifacts import ENGINES
 from .formats.collection import load_collection
 from .lucene.indexer import anserini_writer, staged_index
+from .progress import bar_disabled
+from .settings import FORWARD_ENGINES, INDEX, IndexSettings
 
-INDEXERS = ("impact", "anserini")
 
-
-def build_index(collection: str | Path, index: str | Path, *, threads: int | None = None, overwrite: bool = False,
-                verbose: bool = False, indexer: str = "impact", progress: bool = True, engine: str = "lucene",
-                bits: int | None = None, reorder: str | None = None, engine_options: dict | None = None) -> dict:
-    """Index ``collection`` (or a directory of its shards) into ``index`` with ``threads`` threads (default: all
-    cores); returns the index manifest (the collection's, plus index facts). ``engine="pisa"`` builds a PISA index
-    instead (:mod:`.pisa`), optionally with impacts re-quantized into ``bits`` bits; ``"seismic"`` and ``"bmp"``
-    build those engines' indexes (:mod:`.forward_engines`) with their build settings ``engine_options``, optionally
-    with the documents reordered (``reorder="bp"``)."""
-    if engine not in ENGINES:
-        raise InputError(f"engine must be one of {tuple(ENGINES)}, not {engine!r}")
-    if engine in ("seismic", "bmp"):
+def build_index(collection: str | Path, index: str | Path, settings: IndexSettings = INDEX, *,
+                overwrite: bool = False, verbose: bool = False, progress: bool | None = None) -> dict:
+    """Index ``collection`` (or a directory of its shards) into ``index`` with ``settings.threads`` threads
+    (default: all cores); returns the index manifest (the collection's, plus index facts). ``settings.engine="pisa"``
+    builds a PISA index instead (:mod:`.pisa`), optionally with impacts re-quantized into ``settings.bits`` bits;
+    ``"seismic"`` and ``"bmp"`` build those engines' indexes (:mod:`.forward_engines`) with their build settings
+    ``settings.engine_options``, optionally with the documents reordered (``settings.reorder="bp"``).
+    ``verbose`` shows the engine's log on the terminal instead of keeping it in the index."""
+    settings.validate()
+    threads, indexer, bits = settings.threads, settings.indexer, settings.bits
+    if settings.engine in FORWARD_ENGINES:
         if bits is not None:
             raise InputError("re-quantizing impacts (bits) is for the PISA engine and CIFF export; BMP re-quantizes "
                              "into 8 bits itself, Seismic keeps the collection's impacts")
         from .forward_engines import build_forward_engine_index
-        return build_forward_engine_index(collection, index, engine, options=engine_options, reorder=reorder,
-                                          overwrite=overwrite, progress=progress, verbose=verbose)
-    if reorder is not None or engine_options:
+        return build_forward_engine_index(collection, index, settings.engine, options=settings.engine_options(),
+                                          reorder=settings.reorder, overwrite=overwrite, progress=progress,
+                                          verbose=verbose)
+    if settings.reorder is not None or settings.engine_options():
         raise InputError("--reorder and engine build settings are for the Seismic and BMP engines (this Lucene/PISA "
                          "build keeps collection order)")
-    if engine == "pisa":
+    if settings.engine == "pisa":
         from .pisa.indexer import build_pisa_index
         return build_pisa_index(collection, index, bits=bits, overwrite=overwrite, progress=progress, verbose=verbose)
     if bits is not None:
         raise InputError("re-quantizing impacts (bits) is for the PISA engine and CIFF export; a Lucene index keeps "
                          "the collection's impacts")
-    if indexer not in INDEXERS:
-        raise InputError(f"indexer must be one of {INDEXERS}, not {indexer!r}")
     collection = Path(collection)
     manifest, files = load_collection(collection)
     if not files:
@@ -69,7 +67,7 @@ def build_index(collection: str | Path, index: str | Path, *, threads: int | Non
             from tqdm import tqdm
 
             from .lucene.impact_writer import write_impact_index
-            with tqdm(total=manifest["documents"], unit="doc", desc="index", disable=not progress,
+            with tqdm(total=manifest["documents"], unit="doc", desc="index", disable=bar_disabled(progress),
                       dynamic_ncols=True, file=sys.stderr, mininterval=1.0) as bar:
                 indexed, empty = write_impact_index(staging, files, threads, bar.update)
             facts["documents_without_terms"] = empty

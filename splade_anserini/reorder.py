@@ -39,7 +39,7 @@ DENSE_DEGREES = 1 << 24  # (part, term) degrees counted in a dense array up to t
 
 
 def bp_order(forward: ForwardIndex, *, iterations: int = ITERATIONS, leaf: int = LEAF,
-             progress: bool = True) -> tuple[numpy.ndarray, dict]:
+             progress: bool | None = None) -> tuple[numpy.ndarray, dict]:
     """The BP order of the forward index's documents: an array of collection rows (new position -> row), and facts
     (depth, swaps). Deterministic."""
     documents, terms = forward.documents, len(forward.vocabulary)
@@ -72,7 +72,7 @@ def bp_order(forward: ForwardIndex, *, iterations: int = ITERATIONS, leaf: int =
                 break
         segments = sorted([(b, m) for b, m in zip(begins.tolist(), middles.tolist()) if m - b > leaf]
                           + [(m, e) for m, e in zip(middles.tolist(), ends.tolist()) if e - m > leaf])
-        if progress:
+        if progress is not False:
             log.info("BP depth %d: %d parts, %d swaps so far", depth, len(segments), swaps_total)
     return order, {"depth": depth, "swaps": swaps_total, "iterations": iterations, "leaf": leaf}
 

@@ -15,31 +15,22 @@ import functools
 import inspect
 import json
 import logging
-import math
 import os
-import sys
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from .errors import InputError
-from .formats.artifacts import (
-    ENGINES,
-    MANIFEST,
-    output_lock,
-    read_manifest,
-    write_atomically,
-)
+from .errors import InputError, MismatchWarning
+from .formats.artifacts import ENGINES, MANIFEST, output_lock, read_manifest, write_atomically
 from .formats.readers import read_topics
 from .formats.runs import (
-    RUN_FORMATS,
     format_run,
     prepare_run_output,
     search_facts_path,
     write_run_file,
 )
 from .formats.topics import check_encoded, encode_topics, read_encoded_topics
-from .lucene.jvm import start_jvm
 from .lucene.searcher import ImpactSearcher
 from .model.models import vocabulary
 from .model.query_models import (
@@ -51,14 +42,15 @@ from .model.query_models import (
     is_inference_free,
     query_model_kind,
 )
-from .settings import SEARCH
+from .settings import FORWARD_ENGINES, SEARCH, SearchSettings
 from .stats import percentiles, query_costs
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # importing it imports torch (through Pyserini): only where a SPLADE model encodes queries
     from .lucene.queries import SpladeQueryEncoder
 
 LATENCY_QUERIES = 1000
-log = logging.getLogger(__name__)
 
 
 def check_compatible(settings: dict, manifest: dict, where: str, allow_mismatch: bool = False) -> list[str]:
@@ -102,8 +94,8 @@ def check_compatible(settings: dict, manifest: dict, where: str, allow_mismatch:
         if not allow_mismatch:
             raise InputError(f"{message}. Leave --query-model/--scale unset to use the index's settings, or pass "
                              f"--allow-mismatch to search anyway.")
-        print(f"WARNING: {message}; searching anyway (--allow-mismatch): scores mix two scales or models.",
-              file=sys.stderr)
+        warnings.warn(f"{message}; searching anyway (--allow-mismatch): scores mix two scales or models.",
+                      MismatchWarning, stacklevel=3)
     return problems
 
 
@@ -125,7 +117,7 @@ def engine_exactness(engine: str, options: dict | None) -> tuple[str, object]:
     safely skipped), ``"safe"`` for BMP with alpha = beta = 1 (exact by design; its rounding is undone by
     rescoring), ``"no"`` for Seismic and for BMP's approximate settings. Settings are refused for engines without
     any."""
-    if engine in ("seismic", "bmp"):
+    if engine in FORWARD_ENGINES:
         from .bmp import BmpSearch, load_bmp
         from .seismic import SeismicSearch, load_seismic
         kind, load = (SeismicSearch, load_seismic) if engine == "seismic" else (BmpSearch, load_bmp)
@@ -140,11 +132,13 @@ def engine_exactness(engine: str, options: dict | None) -> tuple[str, object]:
     return "yes", None
 
 
-def query_encoder(index: str | Path | None, manifest: dict, model: str | None = None, *, scale: float | None = None,
-                  max_length: int | None = None, batch_size: int = SEARCH.batch_size, device: str | None = None):
-    """The encoder of ``model`` (default: the index's query model): an :class:`InferenceFreeEncoder` for ``idf`` or
-    a token-weight file (the index's tokenizer and, for idf, its statistics; no torch), otherwise a SPLADE model's
+def query_encoder(index: str | Path | None, manifest: dict, settings: SearchSettings = SEARCH):
+    """The encoder of ``settings.query_model`` (default: the index's query model) with the settings' scale, query
+    max length, batch size and device: an :class:`InferenceFreeEncoder` for ``idf`` or a token-weight file (the
+    index's tokenizer and, for idf, its statistics; no torch), otherwise a SPLADE model's
     :class:`~splade_anserini.lucene.queries.SpladeQueryEncoder`. Call its ``close()`` when done."""
+    model, scale, max_length = settings.query_settings
+    batch_size, device = settings.batch_size, settings.device
     spec = model or (index_query_spec(manifest) if manifest else None)
     if spec is not None and is_inference_free(spec):
         statistics = None
@@ -185,93 +179,74 @@ def _one_writer(function):
 
 
 @_one_writer
-def search_topics(index: str | Path, topics: str | Path | None, output: str | Path, *,
-                  encoded_topics: str | Path | None = None, model: str | None = None, scale: float | None = None,
-                  k: int = SEARCH.k, threads: int | None = SEARCH.threads, batch_size: int = SEARCH.batch_size,
-                  query_max_length: int | None = SEARCH.query_max_length, min_idf: float = SEARCH.min_idf,
-                  remove_query: bool = SEARCH.remove_query, run_format: str = SEARCH.format, tag: str | None = None,
-                  query_top_k: int | None = SEARCH.query_top_k,
-                  fields: Sequence[str] | None = None, device: str | None = None, allow_mismatch: bool = False,
-                  encoder: SpladeQueryEncoder | InferenceFreeEncoder | None = None, overwrite: bool = False,
-                  engine: str = "lucene", on_error: str = SEARCH.on_error,
-                  engine_settings: dict | None = None) -> dict:
-    """Search every query of ``topics`` (encoded on the fly) or of ``encoded_topics`` (a pre-encoded file, no model
-    needed) on ``index`` and write a run to ``output``; returns facts about the run. ``model`` is the query model
-    (default: the index's query model): a SPLADE model, or ``idf`` / a token-weight JSON file for inference-free
-    queries (see :func:`query_encoder`). An existing run at ``output`` is
-    replaced only with ``overwrite`` (and then its stale metrics go with it). ``query_top_k`` keeps each query's
-    that many heaviest terms (an opt-in trade of effectiveness for speed: each term is a posting list to read).
-    ``engine="pisa"`` searches a PISA index (:mod:`.pisa`) with the same queries, scores and run format;
-    ``"seismic"`` and ``"bmp"`` search those engines' indexes with their search settings ``engine_settings``
-    (:class:`~.seismic.SeismicSearch`, :class:`~.bmp.BmpSearch` fields); the run's facts say whether the
-    setting is exact. ``on_error="skip"`` skips bad topic lines (an invalid or repeated id, an empty text)
-    instead of stopping, and lists them in the search facts (``skipped_queries``)."""
-    if engine not in ENGINES:
-        raise InputError(f"engine must be one of {tuple(ENGINES)}, not {engine!r}")
-    exact, settings = engine_exactness(engine, engine_settings)
-    if k < 1:
-        raise InputError("k must be at least 1")
-    if not math.isfinite(min_idf):
-        raise InputError(f"min_idf must be a finite number, not {min_idf!r}")
-    if on_error not in ("stop", "skip"):
-        raise InputError(f"on_error must be 'stop' or 'skip', not {on_error!r}")
-    if query_top_k is not None and query_top_k < 1:
-        raise InputError("query_top_k must be at least 1")
+def search_topics(index: str | Path, output: str | Path, settings: SearchSettings = SEARCH, *,
+                  topics: str | Path | None = None, encoded_topics: str | Path | None = None,
+                  topic_fields: Sequence[str] | None = None,
+                  encoder: SpladeQueryEncoder | InferenceFreeEncoder | None = None, overwrite: bool = False) -> dict:
+    """Search every query of ``topics`` (encoded on the fly; ``topic_fields`` pick a JSONL/irds topic's text) or of
+    ``encoded_topics`` (a pre-encoded file, no model needed) on ``index`` and write a run to ``output``; returns
+    facts about the run. ``settings`` (:class:`~splade_anserini.settings.SearchSettings`) hold every knob: the query
+    model (default: the index's query model; a SPLADE model, or ``idf`` / a token-weight JSON file for
+    inference-free queries, see :func:`query_encoder`), k, threads, the engine (``pisa`` searches a PISA index,
+    :mod:`.pisa`, with the same queries, scores and run format) and its options. ``encoder`` is an open query
+    encoder to use instead of one made from the settings. An existing run at ``output`` is replaced only with
+    ``overwrite`` (and then its stale metrics go with it). ``settings.on_error="skip"`` skips bad topic lines (an
+    invalid or repeated id, an empty text) instead of stopping, and lists them in the search facts
+    (``skipped_queries``)."""
+    settings.validate()
+    engine, k, remove_query = settings.engine, settings.k, settings.remove_query
+    exact, engine_search = engine_exactness(engine, settings.engine_settings())
     if (topics is None) == (encoded_topics is None):
         raise InputError("give either topics (encoded on the fly) or encoded_topics (a pre-encoded file), not both")
-    if run_format not in RUN_FORMATS:
-        raise InputError(f"run format must be one of {RUN_FORMATS}, not {run_format!r}")
-    if encoded_topics is not None and (model, scale, query_max_length, encoder) != (None,) * 4:
+    if encoded_topics is not None and (settings.query_settings != (None,) * 3 or encoder is not None):
         raise InputError("model, scale and query max length apply to encoding queries; pre-encoded topics carry "
                          "their own (re-encode them with encode-queries to change these)")
     if not Path(index).is_dir():
         raise InputError(f"{index}: no such index directory")
     # An index built elsewhere (e.g. by Anserini) has no manifest: pre-encoded topics can still search it.
     foreign = engine == "lucene" and not (Path(index) / MANIFEST).is_file()
-    if foreign and encoded_topics is None and encoder is None and (model is None or scale is None):
+    if foreign and encoded_topics is None and encoder is None and None in (settings.query_model, settings.scale):
         raise InputError(f"{index} has no {MANIFEST} (not built by splade-anserini), so the query model and scale "
                          f"are unknown: pass --model and --scale, or search with --encoded-topics")
     manifest = {} if foreign else read_manifest(index, (ENGINES[engine],), f"search --engine {engine}")
     output = prepare_run_output(output, overwrite, [index, topics, encoded_topics])
-    threads = threads or os.cpu_count() or 1
+    threads = settings.threads or os.cpu_count() or 1
     started = time.time()
     encoding = None  # seconds spent encoding queries, model loading left out
-    skipped: list | None = [] if on_error == "skip" else None
+    skipped: list | None = [] if settings.on_error == "skip" else None
     if encoded_topics is not None:
         queries = read_encoded_topics(encoded_topics)
         check_encoded(queries, vocabulary(queries.settings.get("model_path") or manifest.get("model_path")))
         if not queries.settings:
-            print(f"note: {encoded_topics} has no {Path(str(encoded_topics)).name}.manifest.json; its model and "
-                  f"scale cannot be checked against the index", file=sys.stderr)
-        problems = check_compatible(queries.settings, manifest, str(index), allow_mismatch)
+            logger.info(f"note: {encoded_topics} has no {Path(str(encoded_topics)).name}.manifest.json; its model and "
+                        f"scale cannot be checked against the index")
+        problems = check_compatible(queries.settings, manifest, str(index), settings.allow_mismatch)
     else:
         created = encoder is None
-        encoder = encoder or query_encoder(index, manifest, model, scale=scale, max_length=query_max_length,
-                                           batch_size=batch_size, device=device)
+        encoder = encoder or query_encoder(index, manifest, settings)
         try:
-            problems = check_compatible(encoder.settings, manifest, str(index), allow_mismatch)  # before the work
-            parsed = read_topics(topics, fields, skipped)
+            problems = check_compatible(encoder.settings, manifest, str(index), settings.allow_mismatch)  # first
+            parsed = read_topics(topics, topic_fields, skipped)
             encoding = time.perf_counter()
             queries = encode_topics(parsed, encoder)
             encoding = time.perf_counter() - encoding
         finally:
             if created:
                 encoder.close()
-    if query_top_k is not None:
-        queries.vectors = [heaviest_terms(vector, query_top_k) for vector in queries.vectors]
+    if settings.query_top_k is not None:
+        queries.vectors = [heaviest_terms(vector, settings.query_top_k) for vector in queries.vectors]
     encoded = time.time()
     if engine == "pisa":
         from .pisa.searcher import PisaSearcher as searcher_class
     elif engine == "seismic":
         from .seismic.searcher import SeismicSearcher
-        searcher_class = functools.partial(SeismicSearcher, settings=settings)
+        searcher_class = functools.partial(SeismicSearcher, settings=engine_search)
     elif engine == "bmp":
         from .bmp.searcher import BmpSearcher
-        searcher_class = functools.partial(BmpSearcher, settings=settings)
+        searcher_class = functools.partial(BmpSearcher, settings=engine_search)
     else:
-        start_jvm()  # with Anserini on the classpath, before the searcher imports jnius (no query encoder may have)
-        searcher_class = ImpactSearcher
-    with searcher_class(index, min_idf=min_idf) as searcher:
+        searcher_class = ImpactSearcher  # it starts Java (with Anserini on the classpath) before importing jnius
+    with searcher_class(index, **settings.searcher_options()) as searcher:
         # One more hit per query where the query's own id may be dropped, so every query still gets k.
         retrieval = time.perf_counter()
         hits = searcher.batch_search(queries.vectors, k + int(remove_query), threads)
@@ -283,24 +258,25 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
         costs = query_costs(kept, {t: searcher.df(t) for v in kept for t in v}, searcher.num_docs)
         latencies = [1000 * t for t in searcher.latencies]
     if skipped:
-        log.warning(f"search: skipped {len(skipped)} bad topic lines (listed in {search_facts_path(output).name} "
-                    f"under 'skipped_queries'), first: {skipped[0]['where']}: {skipped[0]['reason']}")
+        logger.warning(f"search: skipped {len(skipped)} bad topic lines (listed in {search_facts_path(output).name} "
+                       f"under 'skipped_queries'), first: {skipped[0]['where']}: {skipped[0]['reason']}")
     empty = [qid for qid, h in zip(queries.ids, hits) if not h]
     if empty:
-        print(f"note: {len(empty)} of {len(queries)} queries got no hits (no query term occurs in the index with "
-              f"idf > {min_idf}): {', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}", file=sys.stderr)
+        logger.info(f"note: {len(empty)} of {len(queries)} queries got no hits (no query term occurs in the index with "
+                    f"idf > {settings.min_idf}): {', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}")
     name = queries.settings.get("model") or manifest.get("model") or "model"
-    lines = format_run(dict(zip(queries.ids, hits)), k, tag or f"splade-anserini.{Path(str(name)).name}",
-                       remove_query, run_format)
+    lines = format_run(dict(zip(queries.ids, hits)), k, settings.tag or f"splade-anserini.{Path(str(name)).name}",
+                       remove_query, settings.format)
     write_run_file(output, lines)
     finished = time.time()
     facts = {"kind": "run", "engine": engine, "exact": exact,
-             "engine_settings": None if settings is None else settings.as_dict(), "index": str(index),
+             "engine_settings": None if engine_search is None else engine_search.as_dict(), "index": str(index),
              "queries": len(queries), "lines": len(lines),
              "queries_without_hits": len(empty),
              "encode_seconds": round(encoded - started, 3), "search_seconds": round(finished - encoded, 3),
              "query_encoding_ms": None if encoding is None else round(1000 * encoding / max(len(queries), 1), 3),
-             "k": k, "threads": threads, "min_idf": min_idf, "query_top_k": query_top_k, "format": run_format,
+             "k": k, "threads": threads, "min_idf": settings.min_idf, "query_top_k": settings.query_top_k,
+             "format": settings.format,
              "query_source": queries.source,
              "skipped_queries": {"count": len(skipped or []), "queries": skipped or []},
              "query_settings": queries.settings, "mismatch": problems,
@@ -310,6 +286,6 @@ def search_topics(index: str | Path, topics: str | Path | None, output: str | Pa
              "index_bytes": sum(p.stat().st_size for p in Path(index).iterdir() if p.is_file()),
              "flops": costs["flops"], "touched_postings_per_query": costs["touched_postings_per_query"]}
     write_atomically(search_facts_path(output), json.dumps(facts, indent=2) + "\n")
-    print(f"searched {len(queries)} queries in {finished - started:.1f} s "
-          f"({len(queries) / max(finished - started, 1e-9):.1f} q/s) -> {output}", file=sys.stderr)
+    logger.info(f"searched {len(queries)} queries in {finished - started:.1f} s "
+                f"({len(queries) / max(finished - started, 1e-9):.1f} q/s) -> {output}")
     return facts

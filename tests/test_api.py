@@ -69,3 +69,93 @@ def test_no_module_imports_another_modules_private_names():
                 offenders += [f"{path.relative_to(ROOT)}: {alias.name}" for alias in node.names
                               if alias.name.startswith("_") and alias.name != "__version__"]
     assert offenders == []
+
+
+def test_library_modules_report_through_logging_not_print():
+    """cli.py owns the terminal; the library logs (splade_anserini.*) and warns."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "cli.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []
+
+
+def test_the_library_is_silent_unless_configured_and_the_cli_speaks(demo_index, tmp_path, caplog, capsys):
+    import logging
+    import warnings
+
+    from splade_anserini import SearchSettings, evaluate_run, search_topics
+    from splade_anserini.cli import main
+    from splade_anserini.errors import SpladeAnseriniWarning
+    run = tmp_path / "run.trec"
+    with caplog.at_level(logging.INFO, logger="splade_anserini"):
+        search_topics(demo_index, run, SearchSettings(k=10), topics=DEMO / "queries.tsv", overwrite=True)
+    assert any(r.name == "splade_anserini.search" and r.getMessage().startswith("searched 40 queries")
+               for r in caplog.records)
+    assert capsys.readouterr().err == ""  # a library caller who configured nothing sees nothing
+    half = tmp_path / "half.trec"
+    half.write_text("".join(run.read_text().splitlines(keepends=True)[:50]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        evaluate_run(half, DEMO / "qrels.txt", ["nDCG@10"], tmp_path / "half.metrics.json")
+    assert [w.category for w in caught] == [SpladeAnseriniWarning] and "judged queries" in str(caught[0].message)
+    assert capsys.readouterr().err == ""
+    # the command line: notes on stderr by default, none with -qq; warnings in one line either way
+    search = ["search", "--index", str(demo_index), "--topics", str(DEMO / "queries.tsv"), "--k", "10",
+              "--overwrite", "--output", str(run)]
+    assert main(search) == 0 and "searched 40 queries" in capsys.readouterr().err
+    assert main(search + ["-qq"]) == 0 and capsys.readouterr().err == ""
+    assert main(["eval", "--qrels", str(DEMO / "qrels.txt"), "--run", str(half), "-qq"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("warning: only 5 of the 40 judged queries have hits"), err
+
+
+def _module_imports(tree) -> set:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_java_only_in_lucene_and_pisas_native_code_only_in_pisa():
+    """Outside lucene/: no jnius, no pyserini, no start_jvm; outside pisa/: no pyterrier-pisa (its compiled module)."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        where = path.relative_to(PACKAGE).parts[0]
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = _module_imports(tree)
+        if where != "lucene":
+            offenders += [f"{path.relative_to(ROOT)}: imports {name}" for name in imported & {"jnius", "pyserini",
+                                                                                             "jnius_config"}]
+            offenders += [f"{path.relative_to(ROOT)}:{node.lineno}: start_jvm" for node in ast.walk(tree)
+                          if (isinstance(node, ast.Name) and node.id == "start_jvm")
+                          or (isinstance(node, ast.Attribute) and node.attr == "start_jvm")
+                          or (isinstance(node, ast.alias) and node.name == "start_jvm")]
+        if where != "pisa":
+            offenders += [f"{path.relative_to(ROOT)}: imports {name}" for name in imported & {"pyterrier_pisa",
+                                                                                             "pyterrier"}]
+            offenders += [f"{path.relative_to(ROOT)}:{node.lineno}: {node.value}" for node in ast.walk(tree)
+                          if isinstance(node, ast.Constant) and node.value in ("pyterrier_pisa", "_pisathon")]
+    assert offenders == []
+
+
+def test_no_module_reaches_into_another_objects_private_attributes():
+    """``x._name`` only on ``self``/``cls``/``super()`` (and a namedtuple's public ``_fields``): e.g. training uses
+    ``Splade.hidden_states``, not a private method of the model."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")):
+                continue
+            owner = node.value
+            if (isinstance(owner, ast.Name) and owner.id in ("self", "cls")) or node.attr == "_fields" or (
+                    isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "super"):
+                continue
+            offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+    assert offenders == []

@@ -16,6 +16,7 @@ from splade_anserini.formats.ciff import doc_record_message, encode_postings, ex
 from splade_anserini.formats.postings import invert_collection, requantize, requantize_factor
 from splade_anserini.index import build_index
 from splade_anserini.search import search_topics
+from splade_anserini.settings import IndexSettings, SearchSettings
 
 ciff_read = pytest.importorskip("ciff_toolkit.read", reason="needs ciff-toolkit (pip install -e '.[test]')")
 ciff_pb2 = pytest.importorskip("ciff_toolkit.ciff_pb2")
@@ -138,7 +139,7 @@ def test_export_cli_from_an_index_and_its_refusals(demo_collection, demo_index, 
 def demo_pisa(demo_collection, tmp_path_factory):
     pytest.importorskip("pyterrier_pisa", reason="needs pyterrier-pisa (pip install 'splade-anserini[pisa]')")
     index = tmp_path_factory.mktemp("pisa") / "index"
-    build_index(demo_collection, index, engine="pisa", progress=False)
+    build_index(demo_collection, index, IndexSettings(engine="pisa"), progress=False)
     return index
 
 
@@ -151,8 +152,8 @@ def test_pisa_run_is_lucenes_run(demo_index, demo_pisa, tmp_path, splade):
         runs = {}
         for engine, index in (("lucene", demo_index), ("pisa", demo_pisa)):
             runs[engine] = tmp_path / f"{engine}-{k}.trec"
-            facts = search_topics(index, DEMO / "queries.tsv", runs[engine], k=k, threads=threads, encoder=encoder,
-                                  engine=engine)
+            facts = search_topics(index, runs[engine], SearchSettings(k=k, threads=threads, engine=engine),
+                                  topics=DEMO / "queries.tsv", encoder=encoder)
             assert facts["engine"] == engine and facts["lines"] == 40 * k
         assert runs["pisa"].read_bytes() == runs["lucene"].read_bytes()
 
@@ -178,13 +179,14 @@ def test_pisa_index_is_an_artifact_with_its_own_kind(demo_collection, demo_index
     assert manifest["index_documents"] == read_manifest(demo_collection)["documents"]
     assert not any(demo_pisa.glob("inv.*"))  # the uncompressed binary collection is not kept
     with pytest.raises(InputError, match="PISA index.*--engine pisa"):  # Lucene's search refuses it, and says why
-        search_topics(demo_pisa, DEMO / "queries.tsv", tmp_path / "run.trec", k=10)
+        search_topics(demo_pisa, tmp_path / "run.trec", SearchSettings(k=10), topics=DEMO / "queries.tsv")
     with pytest.raises(InputError, match="impact index"):
-        search_topics(demo_index, DEMO / "queries.tsv", tmp_path / "run.trec", k=10, engine="pisa")
+        search_topics(demo_index, tmp_path / "run.trec", SearchSettings(k=10, engine="pisa"),
+                      topics=DEMO / "queries.tsv")
     with pytest.raises(InputError, match="not a PISA index"):  # --overwrite replaces only a PISA index
-        build_index(demo_collection, demo_index, engine="pisa", overwrite=True, progress=False)
+        build_index(demo_collection, demo_index, IndexSettings(engine="pisa"), overwrite=True, progress=False)
     with pytest.raises(InputError, match="PISA engine and CIFF"):
-        build_index(demo_collection, tmp_path / "lucene", bits=8)
+        build_index(demo_collection, tmp_path / "lucene", IndexSettings(bits=8))
 
 
 @pytest.mark.shared
@@ -196,14 +198,11 @@ def test_scifact_pisa_gives_lucenes_run_and_scores(reproduced, tmp_path):
     pytest.importorskip("pyterrier_pisa")
     from splade_anserini import evaluate_run
     experiment, results = reproduced("scifact-local", "beir-scifact")
-    topic_set, search = experiment.topic_sets[0], experiment.config["search"]
-    build_index(experiment.collection, tmp_path / "pisa", engine="pisa", progress=False)
+    topic_set = experiment.topic_sets[0]
+    build_index(experiment.collection, tmp_path / "pisa", IndexSettings(engine="pisa"), progress=False)
     run = tmp_path / "pisa.trec"
-    facts = search_topics(tmp_path / "pisa", topic_set.topics, run, k=search["k"], threads=search["threads"],
-                          batch_size=search["batch_size"], query_max_length=search["query_max_length"],
-                          min_idf=search["min_idf"], remove_query=search["remove_query"], run_format=search["format"],
-                          query_top_k=search["query_top_k"], fields=topic_set.topic_fields or None,
-                          tag=experiment.tag, engine="pisa")
+    facts = search_topics(tmp_path / "pisa", run, experiment.search_settings.replace(engine="pisa"),
+                          topics=topic_set.topics, topic_fields=topic_set.topic_fields or None)
     assert facts["engine"] == "pisa" and facts["k"] == 1000
     assert run.read_bytes() == topic_set.run.read_bytes()
     measures = ("nDCG@10", "R@1000")

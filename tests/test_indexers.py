@@ -6,7 +6,7 @@ import json
 import pytest
 from conftest import DEMO
 
-from splade_anserini import ImpactSearcher, LuceneImpactSearcher, SpladeQueryEncoder, build_index
+from splade_anserini import ImpactSearcher, IndexSettings, LuceneImpactSearcher, SpladeQueryEncoder, build_index
 from splade_anserini.formats.readers import read_topics
 from splade_anserini.lucene.reader import close_reader, docid_table, open_reader
 
@@ -38,7 +38,7 @@ def postings(index) -> dict:
 
 def test_both_indexers_give_the_demo_the_same_postings(demo_collection, tmp_path):
     ours = build_index(demo_collection, tmp_path / "impact", progress=False)
-    theirs = build_index(demo_collection, tmp_path / "anserini", indexer="anserini")
+    theirs = build_index(demo_collection, tmp_path / "anserini", IndexSettings(indexer="anserini"))
     assert (ours["indexer"], theirs["indexer"]) == ("impact", "anserini")
     mine, reference = postings(tmp_path / "impact"), postings(tmp_path / "anserini")
     assert mine == reference and mine["documents"] == 344 and len(mine["terms"]) > 5000
@@ -63,7 +63,7 @@ def test_impact_index_equals_anserinis_on_the_shared_collections(name, collectio
     experiment, _ = reproduced(name, collection)  # its index was built by the impact indexer
     assert json.loads((experiment.index / "manifest.json").read_text())["indexer"] == "impact"
     anserini = tmp_path / "anserini"
-    build_index(experiment.collection, anserini, indexer="anserini")
+    build_index(experiment.collection, anserini, IndexSettings(indexer="anserini"))
     assert postings(experiment.index) == postings(anserini)
     # the same runs, scores to the bit: ours on both indexes, and Pyserini's searcher on ours
     topic_set = experiment.topic_sets[0]

@@ -6,7 +6,7 @@ import math
 import pytest
 from conftest import DEMO
 
-from splade_anserini import ImpactSearcher, LuceneImpactSearcher, build_index, search_topics
+from splade_anserini import ImpactSearcher, LuceneImpactSearcher, SearchSettings, build_index, search_topics
 from splade_anserini.cli import main
 from splade_anserini.errors import InputError
 from splade_anserini.formats.collection import CollectionWriter
@@ -197,11 +197,11 @@ def test_docid_table_is_rebuilt_when_it_does_not_match_the_index(tie_index):
 
 def test_msmarco_run_format_and_its_evaluation(demo_index, tmp_path):
     run = tmp_path / "run.tsv"
-    search_topics(demo_index, DEMO / "queries.tsv", run, k=10, run_format="msmarco")
+    search_topics(demo_index, run, SearchSettings(k=10, format="msmarco"), topics=DEMO / "queries.tsv")
     first = run.read_text().splitlines()[0].split("\t")
     assert len(first) == 3 and first[2] == "1"
     trec = tmp_path / "run.trec"
-    search_topics(demo_index, DEMO / "queries.tsv", trec, k=10)
+    search_topics(demo_index, trec, SearchSettings(k=10), topics=DEMO / "queries.tsv")
     from splade_anserini.evaluate import evaluate_run
     # run.tsv and run.trec would share run.metrics.json: the second evaluation goes elsewhere (never over another's)
     ours = evaluate_run(run, DEMO / "qrels.txt", ["nDCG@10", "MRR@10"], tmp_path / "msmarco.metrics.json")["metrics"]
@@ -248,9 +248,9 @@ def test_an_index_without_our_manifest_is_searched_with_pre_encoded_topics(tie_i
     topics = tmp_path / "t.tsv"
     topics.write_text("q1\thoney honey bee\nq2\tcommon\n")
     run = tmp_path / "r.trec"
-    facts = search_topics(foreign, None, run, encoded_topics=topics, k=5, min_idf=-1)
+    facts = search_topics(foreign, run, SearchSettings(k=5, min_idf=-1), encoded_topics=topics)
     assert facts["lines"] == 10 and (foreign / DOCIDS).is_file()
     first = run.read_text().splitlines()[0].split()
     assert (first[0], first[2]) == ("q1", anserini_search(foreign, {"honey": 2, "bee": 1}, 1)[0][0])
     with pytest.raises(InputError, match="has no manifest.json"):
-        search_topics(foreign, DEMO / "queries.tsv", run)
+        search_topics(foreign, run, topics=DEMO / "queries.tsv")

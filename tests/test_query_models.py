@@ -11,7 +11,7 @@ import sys
 import pytest
 from conftest import DEMO, ROOT
 
-from splade_anserini import build_index
+from splade_anserini import IndexSettings, build_index
 from splade_anserini.cli import main
 from splade_anserini.errors import InputError
 from splade_anserini.formats.readers import read_topics
@@ -243,7 +243,7 @@ def test_idf_queries_from_a_pisa_index_are_the_lucene_index_s(idf_index, tmp_pat
     """PISA keeps its own term table: the same document frequencies, so the same queries and the same run."""
     pytest.importorskip("pyterrier_pisa", reason="needs pyterrier-pisa (pip install 'splade-anserini[pisa]')")
     pisa = tmp_path / "pisa"
-    build_index(idf_index.parent / "collection", pisa, engine="pisa", progress=False)
+    build_index(idf_index.parent / "collection", pisa, IndexSettings(engine="pisa"), progress=False)
     for index, engine in ((idf_index, "lucene"), (pisa, "pisa")):
         assert main(["encode-queries", "--index", str(index), "--topics", str(QUERIES), "--output",
                      str(tmp_path / f"{engine}.jsonl")]) == 0

@@ -6,7 +6,7 @@ import json
 import pytest
 from conftest import DEMO
 
-from splade_anserini import ImpactSearcher, search_topics
+from splade_anserini import ImpactSearcher, SearchSettings, search_topics
 from splade_anserini.formats.idset import IdSet
 from splade_anserini.formats.topics import read_encoded_topics
 from splade_anserini.lucene.reader import DOCIDS, DocidTable, close_reader, open_reader, read_docids
@@ -61,7 +61,7 @@ def test_query_top_k_keeps_the_heaviest_terms(demo_index, tmp_path):
     vectors = read_encoded_topics(encoded)
     assert heaviest_terms({"a": 3, "b": 9, "c": 3, "d": 1}, 2) == {"b": 9, "a": 3}  # ties by term
     run = tmp_path / "top5.trec"
-    facts = search_topics(demo_index, None, run, encoded_topics=encoded, k=20, query_top_k=5, threads=1)
+    facts = search_topics(demo_index, run, SearchSettings(k=20, query_top_k=5, threads=1), encoded_topics=encoded)
     assert facts["query_top_k"] == 5 and json.loads(run.with_name("top5.trec.search.json").read_text())[
         "query_top_k"] == 5
     with ImpactSearcher(demo_index) as searcher:
@@ -70,7 +70,7 @@ def test_query_top_k_keeps_the_heaviest_terms(demo_index, tmp_path):
     first = [line.split()[2] for line in lines if line.split()[0] == vectors.ids[0]]
     assert first == [docid for docid, _ in expected[0]]
     full = tmp_path / "all.trec"
-    search_topics(demo_index, None, full, encoded_topics=encoded, k=20, threads=1)
+    search_topics(demo_index, full, SearchSettings(k=20, threads=1), encoded_topics=encoded)
     assert full.read_text() != run.read_text()
     with pytest.raises(Exception, match="query_top_k must be at least 1"):
-        search_topics(demo_index, None, tmp_path / "x.trec", encoded_topics=encoded, query_top_k=0)
+        search_topics(demo_index, tmp_path / "x.trec", SearchSettings(query_top_k=0), encoded_topics=encoded)

@@ -3,7 +3,12 @@ import subprocess
 import pytest
 from conftest import DEMO
 
-from splade_anserini import LuceneImpactSearcher, SpladeQueryEncoder, search_topics
+from splade_anserini import (
+    LuceneImpactSearcher,
+    SearchSettings,
+    SpladeQueryEncoder,
+    search_topics,
+)
 from splade_anserini.errors import InputError
 from splade_anserini.evaluate import evaluate, parse_measure, ranking
 from splade_anserini.formats.readers import read_qrels, read_topics
@@ -35,7 +40,7 @@ def trec_eval(cmd, qrels, run, measure):
 @pytest.fixture(scope="module")
 def demo_run(demo_index, tmp_path_factory):
     run = tmp_path_factory.mktemp("run") / "demo.trec"
-    search_topics(demo_index, DEMO / "queries.tsv", run, k=50)
+    search_topics(demo_index, run, SearchSettings(k=50), topics=DEMO / "queries.tsv")
     return run
 
 
@@ -46,7 +51,7 @@ def test_run_file_is_trec_format_and_deterministic(demo_index, demo_run, tmp_pat
     qid, q0, docid, rank, score, tag = lines[0].split()
     assert (qid, q0, rank, tag) == (queries[0].id, "Q0", "1", "splade-anserini.splade-tiny")
     again = tmp_path / "again.trec"
-    search_topics(demo_index, DEMO / "queries.tsv", again, k=50, threads=1)
+    search_topics(demo_index, again, SearchSettings(k=50, threads=1), topics=DEMO / "queries.tsv")
     assert again.read_bytes() == demo_run.read_bytes()
 
 
@@ -112,5 +117,5 @@ def test_bad_measure_and_run_errors(tmp_path):
 def test_search_refuses_a_query_model_that_does_not_match_the_index(demo_index, tmp_path, splade):
     encoder = SpladeQueryEncoder(str(splade.path), index=demo_index, scale=50)
     with pytest.raises(InputError, match="do not match the index"):
-        search_topics(demo_index, DEMO / "queries.tsv", tmp_path / "r.trec", encoder=encoder)
+        search_topics(demo_index, tmp_path / "r.trec", topics=DEMO / "queries.tsv", encoder=encoder)
     assert not (tmp_path / "r.trec").exists()

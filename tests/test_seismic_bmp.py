@@ -16,6 +16,7 @@ from splade_anserini.errors import InputError
 from splade_anserini.formats.artifacts import read_manifest
 from splade_anserini.index import build_index
 from splade_anserini.search import search_topics
+from splade_anserini.settings import ENGINE_BUILD_KNOBS, ENGINE_SEARCH_KNOBS, IndexSettings, SearchSettings
 
 pytest.importorskip("seismic", reason="needs pyseismic-lsr (pip install 'splade-anserini[seismic]')")
 pytest.importorskip("bmp", reason="needs bmp (pip install 'splade-anserini[bmp]')")
@@ -46,21 +47,21 @@ def lucene_runs(demo_index, encoder, tmp_path_factory):
     runs = {}
     for k in (10, 100):
         runs[k] = folder / f"lucene-{k}.trec"
-        search_topics(demo_index, DEMO / "queries.tsv", runs[k], k=k, threads=1, encoder=encoder)
+        search_topics(demo_index, runs[k], SearchSettings(k=k, threads=1), topics=DEMO / "queries.tsv", encoder=encoder)
     return runs
 
 
 @pytest.fixture(scope="module")
 def demo_bmp(demo_collection, tmp_path_factory):
     index = tmp_path_factory.mktemp("bmp") / "index"
-    build_index(demo_collection, index, engine="bmp", progress=False)
+    build_index(demo_collection, index, IndexSettings(engine="bmp"), progress=False)
     return index
 
 
 @pytest.fixture(scope="module")
 def demo_seismic(demo_collection, tmp_path_factory):
     index = tmp_path_factory.mktemp("seismic") / "index"
-    build_index(demo_collection, index, engine="seismic", progress=False)
+    build_index(demo_collection, index, IndexSettings(engine="seismic"), progress=False)
     return index
 
 
@@ -100,7 +101,8 @@ def test_bmp_rescored_run_is_lucenes_run(demo_bmp, lucene_runs, encoder, tmp_pat
     from splade_anserini import evaluate_run
     for k, lucene in lucene_runs.items():
         run = tmp_path / f"bmp-{k}.trec"
-        facts = search_topics(demo_bmp, DEMO / "queries.tsv", run, k=k, threads=1, encoder=encoder, engine="bmp")
+        facts = search_topics(demo_bmp, run, SearchSettings(k=k, threads=1, engine="bmp"), topics=DEMO / "queries.tsv",
+                              encoder=encoder)
         assert facts["engine"] == "bmp" and facts["exact"] == "safe"
         assert facts["engine_settings"] == {"alpha": 1.0, "beta": 1.0, "rescore": True}
         assert run.read_bytes() == lucene.read_bytes()
@@ -112,8 +114,9 @@ def test_bmp_rescored_run_is_lucenes_run(demo_bmp, lucene_runs, encoder, tmp_pat
 
 
 def test_bmp_approximate_setting_says_so(demo_bmp, encoder, tmp_path):
-    facts = search_topics(demo_bmp, DEMO / "queries.tsv", tmp_path / "fast.trec", k=10, threads=1, encoder=encoder,
-                          engine="bmp", engine_settings={"alpha": 0.5})
+    facts = search_topics(demo_bmp, tmp_path / "fast.trec",
+                          SearchSettings(k=10, threads=1, engine="bmp", bmp_alpha=0.5),
+                          topics=DEMO / "queries.tsv", encoder=encoder)
     assert facts["exact"] == "no" and facts["lines"] == 400
 
 
@@ -123,11 +126,13 @@ def test_seismic_exhaustive_is_lucenes_hits(demo_collection, lucene_runs, encode
     from splade_anserini.seismic import exhaustive
     build, search = exhaustive(read_manifest(demo_collection)["documents"])
     index = tmp_path / "seismic-all"
-    build_index(demo_collection, index, engine="seismic", progress=False, engine_options=build.as_dict())
+    knobs = {name: getattr(build, own) for name, own in ENGINE_BUILD_KNOBS["seismic"].items()}
+    build_index(demo_collection, index, IndexSettings(engine="seismic", **knobs), progress=False)
     for k, lucene in lucene_runs.items():
         run = tmp_path / f"seismic-{k}.trec"
-        facts = search_topics(index, DEMO / "queries.tsv", run, k=k, threads=1, encoder=encoder, engine="seismic",
-                              engine_settings=search.as_dict())
+        knobs = {name: getattr(search, own) for name, own in ENGINE_SEARCH_KNOBS["seismic"].items()}
+        facts = search_topics(index, run, SearchSettings(k=k, threads=1, engine="seismic", **knobs),
+                              topics=DEMO / "queries.tsv", encoder=encoder)
         assert facts["exact"] == "no"  # Seismic is approximate by design, whatever the setting
         assert run.read_bytes() == lucene.read_bytes()
 
@@ -136,8 +141,8 @@ def test_seismic_default_run_evaluates_and_is_close(demo_seismic, lucene_runs, e
     from splade_anserini import evaluate_run
     from splade_anserini.seismic import SeismicSearch
     run = tmp_path / "seismic.trec"
-    facts = search_topics(demo_seismic, DEMO / "queries.tsv", run, k=10, threads=1, encoder=encoder,
-                          engine="seismic")
+    facts = search_topics(demo_seismic, run, SearchSettings(k=10, threads=1, engine="seismic"),
+                          topics=DEMO / "queries.tsv", encoder=encoder)
     assert facts["engine_settings"] == dataclasses.asdict(SeismicSearch()) and facts["exact"] == "no"
     ours, lucene = hits_of(run), hits_of(lucene_runs[10])
     overlap = numpy.mean([len({d for d, _ in ours[q]} & {d for d, _ in lucene[q]}) / 10 for q in lucene])
@@ -153,14 +158,15 @@ def test_reordered_indexes_write_the_same_runs(demo_collection, lucene_runs, enc
     from splade_anserini.formats.forward import read_forward_index, read_order
     from splade_anserini.reorder import bp_order
     index = tmp_path / "bmp-bp"
-    build_index(demo_collection, index, engine="bmp", reorder="bp", progress=False)
+    build_index(demo_collection, index, IndexSettings(engine="bmp", reorder="bp"), progress=False)
     manifest = read_manifest(index)
     assert manifest["reorder"]["method"] == "bp"
     order = read_order(index, manifest["index_documents"])
     assert sorted(order.tolist()) == list(range(manifest["index_documents"])) and order.tolist() != sorted(order)
     assert numpy.array_equal(order, bp_order(read_forward_index(index), progress=False)[0])  # deterministic
     run = tmp_path / "bmp-bp.trec"
-    search_topics(index, DEMO / "queries.tsv", run, k=100, threads=1, encoder=encoder, engine="bmp")
+    search_topics(index, run, SearchSettings(k=100, threads=1, engine="bmp"), topics=DEMO / "queries.tsv",
+                  encoder=encoder)
     assert run.read_bytes() == lucene_runs[100].read_bytes()
 
 
@@ -187,17 +193,18 @@ def test_bp_lowers_the_log_gap_cost(demo_collection, demo_bmp):
 
 def test_artifact_rules(demo_collection, demo_index, demo_bmp, demo_seismic, tmp_path):
     with pytest.raises(InputError, match="Seismic index.*--engine seismic"):  # Lucene's search refuses, with a hint
-        search_topics(demo_seismic, DEMO / "queries.tsv", tmp_path / "run.trec", k=10)
+        search_topics(demo_seismic, tmp_path / "run.trec", SearchSettings(k=10), topics=DEMO / "queries.tsv")
     with pytest.raises(InputError, match="BMP index.*--engine bmp"):
-        search_topics(demo_bmp, DEMO / "queries.tsv", tmp_path / "run.trec", k=10, engine="pisa")
+        search_topics(demo_bmp, tmp_path / "run.trec", SearchSettings(k=10, engine="pisa"), topics=DEMO / "queries.tsv")
     with pytest.raises(InputError, match="BMP index.*needs a Seismic index"):
-        search_topics(demo_bmp, DEMO / "queries.tsv", tmp_path / "run.trec", k=10, engine="seismic")
+        search_topics(demo_bmp, tmp_path / "run.trec", SearchSettings(k=10, engine="seismic"),
+                      topics=DEMO / "queries.tsv")
     with pytest.raises(InputError, match="not a BMP index"):  # --overwrite replaces only its own kind
-        build_index(demo_collection, demo_seismic, engine="bmp", overwrite=True, progress=False)
+        build_index(demo_collection, demo_seismic, IndexSettings(engine="bmp"), overwrite=True, progress=False)
     with pytest.raises(InputError, match="not a Seismic index"):
-        build_index(demo_collection, demo_index, engine="seismic", overwrite=True, progress=False)
+        build_index(demo_collection, demo_index, IndexSettings(engine="seismic"), overwrite=True, progress=False)
     with pytest.raises(InputError, match="for the Seismic and BMP engines"):
-        build_index(demo_collection, tmp_path / "lucene", reorder="bp")
+        build_index(demo_collection, tmp_path / "lucene", IndexSettings(reorder="bp"))
     for index, log in ((demo_seismic, "seismic.log"), (demo_bmp, None)):
         manifest = read_manifest(index)
         assert (index / "docids.json").is_file() and manifest["index_documents"] == 344
@@ -228,16 +235,13 @@ def test_scifact_bmp_gives_lucenes_run_and_seismic_comes_close(reproduced, tmp_p
     byte for byte; Seismic at its defaults keeps nDCG@10 within 0.005 of Lucene's."""
     from splade_anserini import evaluate_run
     experiment, results = reproduced("scifact-local", "beir-scifact")
-    topic_set, search = experiment.topic_sets[0], experiment.config["search"]
+    topic_set = experiment.topic_sets[0]
     lucene = results[topic_set.name]["splade"]
     for engine in ("bmp", "seismic"):
-        build_index(experiment.collection, tmp_path / engine, engine=engine, progress=False)
+        build_index(experiment.collection, tmp_path / engine, IndexSettings(engine=engine), progress=False)
         run = tmp_path / f"{engine}.trec"
-        search_topics(tmp_path / engine, topic_set.topics, run, k=search["k"], threads=1,
-                      batch_size=search["batch_size"], query_max_length=search["query_max_length"],
-                      min_idf=search["min_idf"], remove_query=search["remove_query"], run_format=search["format"],
-                      query_top_k=search["query_top_k"], fields=topic_set.topic_fields or None, tag=experiment.tag,
-                      engine=engine)
+        search_topics(tmp_path / engine, run, experiment.search_settings.replace(threads=1, engine=engine),
+                      topics=topic_set.topics, topic_fields=topic_set.topic_fields or None)
         metrics = evaluate_run(run, topic_set.qrels, ["nDCG@10", "R@1000"])["metrics"]
         if engine == "bmp":
             assert run.read_bytes() == topic_set.run.read_bytes()

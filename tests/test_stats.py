@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import DEMO
 
-from splade_anserini import ImpactSearcher, search_topics
+from splade_anserini import ImpactSearcher, SearchSettings, search_topics
 from splade_anserini.cli import main
 from splade_anserini.formats.collection import CollectionWriter
 from splade_anserini.formats.readers import read_topics
@@ -62,7 +62,7 @@ def test_touched_postings_equal_lucenes_document_frequencies(demo_collection, de
 
 def test_each_run_records_its_timings_and_costs(demo_index, tmp_path):
     run = tmp_path / "run.trec"
-    facts = search_topics(demo_index, DEMO / "queries.tsv", run, k=20, threads=1)
+    facts = search_topics(demo_index, run, SearchSettings(k=20, threads=1), topics=DEMO / "queries.tsv")
     saved = json.loads(search_facts_path(run).read_text())
     assert saved["latency_ms"] == facts["latency_ms"] and set(facts["latency_ms"]) == {"p50", "p95", "p99"}
     assert 0 < facts["latency_ms"]["p50"] <= facts["latency_ms"]["p95"] <= facts["latency_ms"]["p99"]

@@ -280,6 +280,7 @@ def test_exact_scoring_agrees_with_the_lucene_run(demo_collection, demo_index, s
     from splade_anserini.formats.readers import read_qrels, read_topics
     from splade_anserini.formats.runs import read_run
     from splade_anserini.search import search_topics
+    from splade_anserini.settings import SearchSettings
     topics = read_topics(DEMO / "queries.tsv")
     qrels = read_qrels(DEMO / "qrels.txt")
     index = SparseIndex(*collection_vectors(demo_collection))
@@ -291,7 +292,7 @@ def test_exact_scoring_agrees_with_the_lucene_run(demo_collection, demo_index, s
     renamed.write_text("".join(f"{i}\t{q.text}\n" for i, q in zip(ids, topics)), encoding="utf-8")
     for k, remove_query in ((100, False), (20, True)):
         lucene_path = tmp_path / f"lucene-{k}.trec"
-        search_topics(demo_index, renamed, lucene_path, k=k, remove_query=remove_query)
+        search_topics(demo_index, lucene_path, SearchSettings(k=k, remove_query=remove_query), topics=renamed)
         lucene = read_run(lucene_path)
         exact = index.run(ids, vectors, k, remove_query=remove_query)
         assert exact == lucene

@@ -25,10 +25,9 @@ working directory) stands for ``DIR/corpus.jsonl``, ``DIR/queries.tsv`` and ``DI
 from __future__ import annotations
 
 import copy
-import math
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -36,7 +35,15 @@ import yaml
 from ..errors import InputError
 from ..evaluate import parse_measure
 from ..formats.runs import config_path, metrics_path
-from ..settings import ENCODE, SEARCH
+from ..settings import (
+    DEFAULT_POOLING,
+    ENCODE,
+    MEASURES,
+    Bm25Settings,
+    EncodeSettings,
+    IndexSettings,
+    SearchSettings,
+)
 
 DEFAULTS = {
     "name": None,
@@ -51,12 +58,12 @@ DEFAULTS = {
     "topic_fields": [],
     "model": ENCODE.model,
     "query_model": ENCODE.query_model,  # None: the model; another SPLADE model, "idf" or a {token: weight} file
-    "encode": {key: getattr(ENCODE, key) for key in ("scale", "max_length", "pooling", "batch_size", "docs_per_file",
-                                                     "on_error")},
-    "index": {"threads": None, "indexer": "impact"},
-    "search": {**asdict(SEARCH), "encoded_topics": None},
-    "bm25": {"enabled": False, "k1": 0.9, "b": 0.4, "threads": None},
-    "measures": ["nDCG@10", "RR@10", "R@100", "R@1000", "AP"],
+    # each stage's section: its settings dataclass's defaults (settings.py)
+    "encode": EncodeSettings.section_defaults(),
+    "index": IndexSettings.section_defaults(),
+    "search": {**SearchSettings.section_defaults(), "encoded_topics": None},
+    "bm25": Bm25Settings.section_defaults(),
+    "measures": list(MEASURES),
     "expected": {},
     "expected_bm25": {},
     "tolerance": 0.002,
@@ -68,7 +75,7 @@ DEFAULTS = {
 TOPIC_SET_KEYS = ("name", "topics", "qrels", "topic_fields", "measures", "expected", "expected_bm25", "encoded_topics")
 # Encoding settings that change an index, with the short form they take in artifact names when not the default.
 NAMED_SETTINGS = {"scale": ("scale{}", ENCODE.scale), "max_length": ("len{}", ENCODE.max_length),
-                  "pooling": ("{}", ENCODE.pooling)}
+                  "pooling": ("{}", DEFAULT_POOLING)}
 DATA_FILES = {"corpus": "corpus.jsonl", "topics": "queries.tsv", "qrels": "qrels.txt"}
 FUSION_KEYS = ("with", "method", "k", "weights", "normalize")
 FUSION_PARTNERS = ("bm25",)  # the runs a config makes that a SPLADE run can be fused with
@@ -183,6 +190,32 @@ class Experiment:
         parts += [form.format(encode[key]) for key, (form, default) in NAMED_SETTINGS.items() if encode[key] != default]
         parts += _fields_part(self.config["fields"])
         return ".".join(parts)
+
+    @property
+    def encode_settings(self) -> EncodeSettings:
+        """The encode section, with the experiment's model, query model and fields."""
+        config = self.config
+        query_model = config["query_model"]
+        if query_model is None and Path(config["model"]).expanduser().is_dir():  # what encode reads (a trained pair)
+            from ..model.query_models import recorded_query_model
+            query_model = recorded_query_model(Path(config["model"]).expanduser())
+        return EncodeSettings.from_section(config["encode"], model=config["model"], query_model=query_model,
+                                           fields=list(config["fields"]))
+
+    @property
+    def index_settings(self) -> IndexSettings:
+        return IndexSettings.from_section(self.config["index"])
+
+    @property
+    def search_settings(self) -> SearchSettings:
+        """The search section; runs are tagged with the experiment's tag."""
+        return SearchSettings.from_section(self.config["search"], tag=self.tag)
+
+    @property
+    def bm25_settings(self) -> Bm25Settings:
+        """The bm25 section; its threads default to the index section's."""
+        bm25 = Bm25Settings.from_section(self.config["bm25"])
+        return bm25.replace(threads=bm25.threads or self.config["index"]["threads"])
 
     @property
     def search_tag(self) -> str:
@@ -346,33 +379,9 @@ def validate(config: dict, where: str) -> None:
     query_model = config["query_model"]
     if query_model is not None and (not isinstance(query_model, str) or not query_model.strip()):
         raise InputError(f"{where}: query_model must be a model, 'idf' or a token-weight file (or null: the model)")
-    encode = config["encode"]
-    if not isinstance(encode["scale"], (int, float)) or encode["scale"] <= 0:
-        raise InputError(f"{where}: encode.scale must be a positive number")
-    if not isinstance(encode["max_length"], int) or encode["max_length"] < 3:
-        raise InputError(f"{where}: encode.max_length must be an integer >= 3")
-    if encode["pooling"] not in ("max", "sum"):
-        raise InputError(f"{where}: encode.pooling must be 'max' or 'sum'")
-    search = config["search"]
-    if not isinstance(search["k"], int) or search["k"] < 1:
-        raise InputError(f"{where}: search.k must be a positive integer")
-    if search["format"] not in ("trec", "msmarco"):
-        raise InputError(f"{where}: search.format must be 'trec' or 'msmarco'")
-    if not isinstance(search["min_idf"], (int, float)) or not math.isfinite(search["min_idf"]):
-        raise InputError(f"{where}: search.min_idf must be a finite number")
-    if search["on_error"] not in ("stop", "skip"):
-        raise InputError(f"{where}: search.on_error must be 'stop' or 'skip'")
-    if search["query_max_length"] is not None and (not isinstance(search["query_max_length"], int)
-                                                   or search["query_max_length"] < 3):
-        raise InputError(f"{where}: search.query_max_length must be an integer >= 3")
-    top = search["query_top_k"]
-    if top is not None and (not isinstance(top, int) or isinstance(top, bool) or top < 1):
-        raise InputError(f"{where}: search.query_top_k must be a positive integer (or null for every term)")
-    if not isinstance(config["bm25"]["enabled"], bool):
-        raise InputError(f"{where}: bm25.enabled must be true or false")
-    for key in ("k1", "b"):
-        if not isinstance(config["bm25"][key], (int, float)) or config["bm25"][key] < 0:
-            raise InputError(f"{where}: bm25.{key} must be a non-negative number")
+    for section, settings in (("encode", EncodeSettings), ("index", IndexSettings), ("search", SearchSettings),
+                              ("bm25", Bm25Settings)):
+        settings.from_section(config[section], where, f"{section}.")
     _validate_fusion(config, where)
 
 

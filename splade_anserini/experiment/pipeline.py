@@ -7,8 +7,8 @@ artifact made with other settings is never reused silently: the step stops and s
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 from pathlib import Path
 
 import yaml
@@ -17,25 +17,18 @@ from ..errors import InputError
 from ..formats.artifacts import MANIFEST, read_manifest
 from .config import Experiment
 
+logger = logging.getLogger(__name__)
+
 STEPS = ("encode", "index", "search", "eval", "bm25", "fuse")
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    logger.info(message)
 
 
 def encode_settings(experiment: Experiment):
-    from ..settings import EncodeSettings
-    config = experiment.config
-    encode = config["encode"]
-    query_model = config["query_model"]
-    if query_model is None and Path(config["model"]).expanduser().is_dir():  # what encode would read (a trained pair)
-        from ..model.query_models import recorded_query_model
-        query_model = recorded_query_model(Path(config["model"]).expanduser())
-    return EncodeSettings(model=config["model"], query_model=query_model, scale=encode["scale"],
-                          max_length=encode["max_length"],
-                          pooling=encode["pooling"], fields=list(config["fields"]), batch_size=encode["batch_size"],
-                          docs_per_file=encode["docs_per_file"], on_error=encode["on_error"])
+    """The experiment's encoding settings (:attr:`Experiment.encode_settings`)."""
+    return experiment.encode_settings
 
 
 def _source_key(source) -> str:
@@ -45,7 +38,7 @@ def _source_key(source) -> str:
 
 
 def _same_settings(manifest: dict, experiment: Experiment) -> list:
-    wanted = encode_settings(experiment)
+    wanted = experiment.encode_settings
     checks = {"model": wanted.model, "query_model": wanted.query_model, "scale": wanted.scale,
               "max_length": wanted.max_length, "pooling": wanted.pooling, "fields": wanted.fields}
     there = manifest.get("settings") or manifest  # manifests of version 0.1 kept the settings twice, here too
@@ -85,7 +78,7 @@ def _bm25_reusable(experiment: Experiment, force: bool) -> bool:
     return True
 
 
-def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progress: bool = True,
+def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progress: bool | None = None,
               verbose: bool = False) -> dict:
     """Run the named steps in flow order (default: all, BM25 where the config enables it); ``verbose`` shows
     Anserini's indexing log on the terminal instead of keeping it in the index's ``index.log``.
@@ -105,7 +98,7 @@ def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progre
         else:
             from ..encode import encode_corpus
             _say(f"encode: {config['corpus']} -> {experiment.collection}")
-            encode_corpus(config["corpus"], experiment.collection, encode_settings(experiment), overwrite=True,
+            encode_corpus(config["corpus"], experiment.collection, experiment.encode_settings, overwrite=True,
                           progress=progress)
             _save_config(experiment, experiment.collection / "config.yaml")
     if "index" in steps:
@@ -114,40 +107,39 @@ def run_steps(experiment: Experiment, steps=None, *, force: bool = False, progre
         else:
             from ..index import build_index
             _say(f"index: {experiment.collection} -> {experiment.index}")
-            build_index(experiment.collection, experiment.index, threads=config["index"]["threads"], overwrite=True,
-                        verbose=verbose, indexer=config["index"]["indexer"], progress=progress)
+            build_index(experiment.collection, experiment.index, experiment.index_settings, overwrite=True,
+                        verbose=verbose, progress=progress)
             _save_config(experiment, experiment.index / "config.yaml")
-    search = config["search"]
+    search = experiment.search_settings
     for topic_set in experiment.topic_sets:
         if "search" in steps:
             from ..search import search_topics
             source = topic_set.encoded_topics or topic_set.topics
             _say(f"search: {source} on {experiment.index} -> {topic_set.run}")
-            search_topics(experiment.index, None if topic_set.encoded_topics else topic_set.topics, topic_set.run,
-                          encoded_topics=topic_set.encoded_topics, k=search["k"], threads=search["threads"],
-                          batch_size=search["batch_size"], query_max_length=search["query_max_length"],
-                          min_idf=search["min_idf"], remove_query=search["remove_query"], run_format=search["format"],
-                          query_top_k=search["query_top_k"], on_error=search["on_error"],
-                          fields=topic_set.topic_fields or None, tag=experiment.tag, overwrite=True)
+            search_topics(experiment.index, topic_set.run, search,
+                          topics=None if topic_set.encoded_topics else topic_set.topics,
+                          encoded_topics=topic_set.encoded_topics, topic_fields=topic_set.topic_fields or None,
+                          overwrite=True)
             _save_config(experiment, topic_set.saved_config)
         if "eval" in steps:
             results.setdefault(topic_set.name, {})["splade"] = _evaluate(experiment, topic_set, topic_set.run,
                                                                          topic_set.metrics, experiment.model_tag)
     if "bm25" in steps:
         from ..lucene.bm25 import build_bm25_index, search_bm25
+        bm25 = experiment.bm25_settings
         if _bm25_reusable(experiment, force):
             _say(f"bm25: reusing {experiment.bm25_index}")
         else:
             _say(f"bm25: {config['corpus']} -> {experiment.bm25_index}")
             build_bm25_index(config["corpus"], experiment.bm25_index, fields=config["fields"] or None,
-                             threads=config["bm25"]["threads"] or config["index"]["threads"], overwrite=True,
+                             threads=bm25.threads, overwrite=True,
                              verbose=verbose)
         for topic_set in experiment.topic_sets:
             if not topic_set.topics:
                 continue  # only pre-encoded topics: no text for BM25
-            search_bm25(experiment.bm25_index, topic_set.topics, topic_set.bm25_run, k=search["k"],
-                        k1=config["bm25"]["k1"], b=config["bm25"]["b"], threads=config["bm25"]["threads"],
-                        remove_query=search["remove_query"], fields=topic_set.topic_fields or None, overwrite=True)
+            search_bm25(experiment.bm25_index, topic_set.topics, topic_set.bm25_run, k=search.k, k1=bm25.k1,
+                        b=bm25.b, threads=config["bm25"]["threads"], remove_query=search.remove_query,
+                        fields=topic_set.topic_fields or None, overwrite=True)
             results.setdefault(topic_set.name, {})["bm25"] = _evaluate(experiment, topic_set, topic_set.bm25_run,
                                                                        topic_set.bm25_metrics, "bm25")
     if "fuse" in steps:

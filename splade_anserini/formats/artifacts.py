@@ -40,7 +40,7 @@ DESCRIPTIONS = {COLLECTION: "a JsonVectorCollection (splade-anserini encode)",
                                "seismic)",
                 BMP_INDEX: "a BMP index (splade-anserini index --engine bmp; search it with --engine bmp)",
                 CIFF: "a CIFF file (splade-anserini export --format ciff)"}
-# The search engines and the kind of index each one builds and searches; Lucene is the default.
+# The search engines (settings.ENGINES) and the kind of index each one builds and searches; Lucene is the default.
 ENGINES = {"lucene": INDEX, "pisa": PISA_INDEX, "seismic": SEISMIC_INDEX, "bmp": BMP_INDEX}
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy
 
 from ..errors import InputError
+from ..progress import bar_disabled
 from .artifacts import (
     CIFF,
     DESCRIPTIONS,
@@ -33,7 +34,13 @@ from .artifacts import (
     write_atomically,
 )
 from .collection import load_collection
-from .postings import Inversion, average, check_bits, invert_collection, requantize_factor
+from .postings import (
+    Inversion,
+    average,
+    check_bits,
+    invert_collection,
+    requantize_factor,
+)
 
 VERSION = 1
 SIDECAR_SUFFIX = ".manifest.json"
@@ -147,7 +154,7 @@ def resolve_source(collection: str | Path | None, index: str | Path | None) -> P
 
 def export_ciff(output: str | Path, *, collection: str | Path | None = None, index: str | Path | None = None,
                 bits: int | None = None, description: str | None = None, overwrite: bool = False,
-                progress: bool = True) -> dict:
+                progress: bool | None = None) -> dict:
     """Write ``collection`` (or the collection ``index`` was built from) to ``output`` as CIFF; with ``bits``,
     impacts above 2**bits - 1 are re-quantized into 1..2**bits - 1 (see :func:`.postings.requantize`). Returns the
     facts also written to the sidecar."""
@@ -194,7 +201,7 @@ def _delimited(out, message: bytes) -> None:
     out.write(message)
 
 
-def _write(out, inversion: Inversion, factor: float | None, description: str, progress: bool) -> dict:
+def _write(out, inversion: Inversion, factor: float | None, description: str, progress: bool | None) -> dict:
     from tqdm import tqdm
     lengths = inversion.lengths
     if factor is not None:  # a document's length is the sum of the impacts written
@@ -227,7 +234,7 @@ def _write(out, inversion: Inversion, factor: float | None, description: str, pr
     _delimited(out, header_message(len(inversion.terms), inversion.documents_total, int(lengths.sum()),
                                    average(lengths), description))
     for term, docids, impacts in tqdm(inversion.postings(factor), total=len(inversion.terms), desc="postings",
-                                      unit="term", disable=not progress, mininterval=1.0):
+                                      unit="term", disable=bar_disabled(progress), mininterval=1.0):
         top = max(top, int(impacts.max()))
         pending.append((term, docids, impacts))
         pending_size += len(docids)

@@ -63,9 +63,11 @@ class ForwardIndex:
         return full if rows is None else full[rows]
 
 
-def write_forward_index(collection: str | Path, directory: Path, progress: bool = True) -> ForwardIndex:
+def write_forward_index(collection: str | Path, directory: Path, progress: bool | None = None) -> ForwardIndex:
     """Stream ``collection`` into the forward index files in ``directory``; returns them memory-mapped."""
     from tqdm import tqdm
+
+    from ..progress import bar_disabled
     manifest, files = load_collection(collection)
     if not files:
         raise InputError(f"{collection}: no part-*.jsonl files beside the manifest")
@@ -82,7 +84,7 @@ def write_forward_index(collection: str | Path, directory: Path, progress: bool 
             terms_buffer.clear()
             impacts_buffer.clear()
 
-        with tqdm(total=manifest.get("documents"), unit="doc", desc="forward index", disable=not progress,
+        with tqdm(total=manifest.get("documents"), unit="doc", desc="forward index", disable=bar_disabled(progress),
                   mininterval=1.0) as bar:
             for part in files:
                 with open(part, encoding="utf-8") as handle:

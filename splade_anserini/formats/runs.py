@@ -13,10 +13,9 @@ from operator import itemgetter
 from pathlib import Path
 
 from ..errors import InputError
+from ..settings import RUN_FORMATS
 from .artifacts import check_separate, write_atomically
 from .readers import check_id, numbered_lines
-
-RUN_FORMATS = ("trec", "msmarco")
 
 
 def search_facts_path(run: str | Path) -> Path:

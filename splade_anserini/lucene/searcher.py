@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Sequence
 
 import numpy
 
-from ..errors import InputError
+from ..errors import InputError, SpladeAnseriniWarning
 from ..formats.runs import rank_hits
 from ..formats.topics import kept_terms
 from .jvm import start_jvm
@@ -117,8 +117,9 @@ class ImpactSearcher:
         postings = self._reader.getSumDocFreq(FIELD)
         mean = self._reader.getSumTotalTermFreq(FIELD) / postings if postings > 0 else 0.0
         if postings > 0 and mean < TEXT_INDEX_MEAN_TF:
-            print(f"warning: {self.index}: its postings carry {mean:.2f} on average, as word counts of a text (BM25) "
-                  f"index do; SPLADE impacts are larger. Is this an impact index?", file=sys.stderr)
+            warnings.warn(f"{self.index}: its postings carry {mean:.2f} on average, as word counts of a text (BM25) "
+                          f"index do; SPLADE impacts are larger. Is this an impact index?", SpladeAnseriniWarning,
+                          stacklevel=3)
 
     def _float_boxing(self):
         """How to pass a weight as the java.lang.Float that the query generator unboxes: pyjnius boxes a Python

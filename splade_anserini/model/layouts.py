@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..settings import DEFAULT_POOLING, POOLINGS
 
 MODULES_FILE = "modules.json"
 ROUTER_FILE = "router_config.json"
@@ -110,10 +111,10 @@ def _mlm_route(root: Path, mlm_folder: Path, mlm_type: str, pooling_folder: Path
         raise InputError(f"{where}: the MLM module's folder {mlm_folder} has no config.json")
     pooling_config = pooling_folder / MODULE_CONFIG
     pooling = _read_json(pooling_config, "SpladePooling config") if pooling_config.is_file() else {}
-    strategy = pooling.get("pooling_strategy", "max")
+    strategy = pooling.get("pooling_strategy", DEFAULT_POOLING)
     activation = pooling.get("activation_function", "relu")
-    if strategy not in ("max", "sum"):
-        raise InputError(f"{where}: SpladePooling pooling_strategy {strategy!r} is not max or sum")
+    if strategy not in POOLINGS:
+        raise InputError(f"{where}: SpladePooling pooling_strategy {strategy!r} is not {' or '.join(POOLINGS)}")
     if activation not in ACTIVATIONS:
         raise InputError(f"{where}: SpladePooling activation_function {activation!r} is not reproduced here "
                          f"(only {', '.join(ACTIVATIONS)})")

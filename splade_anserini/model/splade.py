@@ -29,12 +29,12 @@ import numpy
 import torch
 
 from ..errors import InputError, SetupError
-from ..settings import ENCODE
+from ..settings import DTYPES as DTYPE_NAMES
+from ..settings import DEFAULT_POOLING, ENCODE, MIN_MAX_LENGTH, POOLINGS
 from .batching import LENGTH_BUCKET, WINDOW_BATCHES, bucket_length, plan_batches
 from .models import resolve_model
 from .prefetch import prefetch
 
-POOLINGS = ("max", "sum")
 ROW_MULTIPLE = 8
 # "per-text": one (vocab x length) GEMM per text, fastest on CPUs; "packed": the real tokens of a whole batch in one
 # (tokens x vocab) GEMM, with max, activation, quantization and the choice of non-zero weights on the device, so a GPU
@@ -42,7 +42,7 @@ ROW_MULTIPLE = 8
 PROJECTIONS = ("per-text", "packed")
 # Bound on the logits the packed projection holds at once (tokens x vocab floats): 2^28 floats = 1 GiB.
 PACKED_LOGITS = 1 << 28
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 
 
 def activation(logits: torch.Tensor) -> torch.Tensor:
@@ -62,7 +62,8 @@ ACTIVATIONS = {"relu": activation, "log1p_relu": double_activation}
 
 
 def quantize(weights: torch.Tensor, scale: float) -> torch.Tensor:
-    """``round(scale * w)`` as integers, computed in float64 like Python's ``round(scale * w)`` (half to even)."""
+    """:func:`splade_anserini.formats.quantization.quantize` on a tensor: ``round(scale * w)`` as integers,
+    computed in float64 like Python's ``round(scale * w)`` (half to even)."""
     return torch.round(weights.double() * scale).to(torch.int64)
 
 
@@ -114,6 +115,19 @@ def _parent_and_name(root: torch.nn.Module, target: torch.nn.Module):
     raise SetupError("Could not locate the vocabulary projection inside the masked-LM model.")
 
 
+@contextlib.contextmanager
+def _no_loading_bar():
+    """Transformers' "Loading weights" bar, one per model loaded, says nothing a caller needs: off while loading."""
+    from transformers.utils import logging as hf_logging
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
+
+
 def position_limit(config, tokenizer) -> int | None:
     """How many tokens the model can take: its position embeddings, and the tokenizer's own limit where it states a
     smaller one (RoBERTa-style models reserve positions for padding); None when neither says."""
@@ -143,16 +157,17 @@ class Splade:
             raise InputError(f"{self.path} is a sentence-transformers model pooled by {declared} (its SpladePooling "
                              f"config); pooling {pooling} would not give its vectors: leave the pooling unset or "
                              f"pass {declared}")
-        pooling = pooling or declared or ENCODE.pooling
+        pooling = pooling or declared or DEFAULT_POOLING
         # a SparseEncoder's SpladePooling may ask for log1p_relu; a bare masked LM is SPLADE's log(1 + relu(x))
         self.activation = self.layout.document.activation
         self.activate = ACTIVATIONS[self.activation]
         if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
+            raise InputError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
         if projection is not None and projection not in PROJECTIONS:
             raise ValueError(f"projection must be one of {PROJECTIONS}, not {projection!r}")
-        if max_length < 3:
-            raise ValueError(f"max_length must be at least 3 (two special tokens and one word), not {max_length}")
+        if max_length < MIN_MAX_LENGTH:
+            raise InputError(f"max_length must be at least {MIN_MAX_LENGTH} (two special tokens and one word), "
+                             f"not {max_length}")
         from transformers import AutoModelForMaskedLM, AutoTokenizer
 
         self.max_length = max_length
@@ -160,13 +175,14 @@ class Splade:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.projection_mode = projection or ("per-text" if self.device.type == "cpu" else "packed")
         if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {tuple(DTYPES)}, not {dtype!r}")
+            raise InputError(f"dtype must be one of {tuple(DTYPES)}, not {dtype!r}")
         # Lower precision changes quantized weights (measured by benchmarks/encode_throughput.py); fp32 is exact.
         self.dtype = DTYPES[dtype]
         self._low_precision = None
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.layout.mlm)
-            self.mlm = AutoModelForMaskedLM.from_pretrained(self.layout.mlm).to(self.device).eval()
+            with _no_loading_bar():
+                self.mlm = AutoModelForMaskedLM.from_pretrained(self.layout.mlm).to(self.device).eval()
         except Exception as err:  # also a damaged weights file (safetensors raises its own error type)
             raise SetupError(f"Could not load a masked-LM model from {self.layout.mlm}: {type(err).__name__}: "
                              f"{str(err).splitlines()[0] if str(err) else 'no detail'}") from err
@@ -236,8 +252,9 @@ class Splade:
             mask[row, :len(tokens)] = 1
         return {"input_ids": input_ids, "attention_mask": mask}
 
-    def _hidden(self, batch) -> torch.Tensor:
-        """Hidden states right before the vocabulary projection, (batch, length, hidden)."""
+    def hidden_states(self, batch) -> torch.Tensor:
+        """Hidden states right before the vocabulary projection, (batch, length, hidden): what the projection (and
+        training's sparse projection, :mod:`splade_anserini.train.encoder`) turns into vocabulary logits."""
         parent, name = self._projection_slot
         setattr(parent, name, torch.nn.Identity())
         try:
@@ -264,7 +281,7 @@ class Splade:
     def batch_weights(self, batch) -> torch.Tensor:
         """SPLADE weights of an already tokenized batch (see :meth:`tokenize`)."""
         with self._autocast():
-            hidden = self._hidden(batch)
+            hidden = self.hidden_states(batch)
         if self.dtype != torch.float32:
             hidden = hidden.to(self.dtype)
         lengths = batch["attention_mask"].sum(dim=1).tolist()
@@ -317,7 +334,7 @@ class Splade:
         order); activation, quantization (float64, half to even, like the host) and the non-zero selection stay on
         the device too. The (tokens x vocab) layout is nn.Linear's, so the floats are the textbook formula's."""
         with self._autocast():
-            hidden = self._hidden(batch)
+            hidden = self.hidden_states(batch)
         if self.dtype != torch.float32:
             hidden = hidden.to(self.dtype)
         mask = batch["attention_mask"].to(self.device).bool()
@@ -337,7 +354,7 @@ class Splade:
         if self.pooling == "max":
             # fl(x + b) is monotone in x, so adding the bias after the max gives the same float
             pooled = self.activate(pooled + bias if bias is not None else pooled)
-        quantized = torch.round(pooled.float().double() * scale).to(torch.int32)
+        quantized = quantize(pooled.float(), scale).to(torch.int32)
         rows, cols = torch.nonzero(quantized > 0, as_tuple=True)
         values = quantized[rows, cols]
         moved = [t.to("cpu", non_blocking=True) for t in (rows, cols, values)]

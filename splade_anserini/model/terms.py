@@ -3,6 +3,7 @@ pieces from expansion terms (those the model added that the text does not contai
 
 from __future__ import annotations
 
+from ..formats.quantization import quantize
 from ..settings import ENCODE
 
 
@@ -14,7 +15,7 @@ def inspect_text(model, text: str, top: int = 30, scale: float | None = ENCODE.s
     count = int((weights > 0).sum())
     values, indices = weights.topk(min(top, count)) if count else (weights[:0], weights[:0].long())
     return [{"rank": rank, "term": model.vocab[index], "weight": float(value),
-             "quantized": None if scale is None else round(float(value) * scale),
+             "quantized": None if scale is None else quantize(float(value), scale),
              "kind": "input" if model.vocab[index] in own else "expansion"}
             for rank, (value, index) in enumerate(zip(values.tolist(), indices.tolist()), start=1)], count
 

@@ -18,9 +18,15 @@ from pathlib import Path
 import numpy
 
 from ..errors import InputError, SpladeAnseriniError
-from ..formats.artifacts import PISA_INDEX, prepare_output, replace_directory, write_manifest
+from ..formats.artifacts import (
+    PISA_INDEX,
+    prepare_output,
+    replace_directory,
+    write_manifest,
+)
 from ..formats.collection import load_collection
 from ..formats.postings import check_bits, invert_collection, requantize_factor
+from ..progress import bar_disabled
 from . import BLOCK_SIZE, ENCODING, SCORER, load_pisa, native_output, pisa_version
 
 TERMS, DOCUMENTS, TERM_DF = "fwd.terms", "fwd.documents", "term_df.npy"
@@ -34,7 +40,7 @@ def _u32(values) -> bytes:
 
 
 def build_pisa_index(collection: str | Path, index: str | Path, *, bits: int | None = None,
-                     overwrite: bool = False, progress: bool = True, verbose: bool = False) -> dict:
+                     overwrite: bool = False, progress: bool | None = None, verbose: bool = False) -> dict:
     """Index ``collection`` (or a directory of its shards) with PISA into ``index``; with ``bits``, impacts above
     2**bits - 1 are re-quantized into 1..2**bits - 1 first. Returns the index manifest (the collection's, plus
     index facts). PISA's log goes to ``pisa.log`` in the index (``verbose`` shows it on the terminal instead)."""
@@ -82,7 +88,7 @@ def _check_line(text: str, what: str) -> None:
         raise InputError(f"{what} {text!r} holds a line break; PISA's lexicons keep one per line")
 
 
-def _write_binary_collection(staging: Path, inversion, factor, progress: bool) -> int:
+def _write_binary_collection(staging: Path, inversion, factor, progress: bool | None) -> int:
     """Write the binary collection and the term and document lists; returns the largest impact written."""
     from tqdm import tqdm
     lengths = numpy.zeros(inversion.documents_total, dtype=numpy.uint64)
@@ -91,7 +97,7 @@ def _write_binary_collection(staging: Path, inversion, factor, progress: bool) -
             open(staging / TERMS, "w", encoding="utf-8", newline="\n") as terms:
         docs.write(_u32([1, inversion.documents_total]))
         for term, docids, impacts in tqdm(inversion.postings(factor), total=len(inversion.terms), desc="postings",
-                                          unit="term", disable=not progress, mininterval=1.0):
+                                          unit="term", disable=bar_disabled(progress), mininterval=1.0):
             _check_line(term, "term")
             terms.write(term + "\n")
             docs.write(_u32([len(docids)]))

@@ -13,14 +13,22 @@ Sources:
 
 from __future__ import annotations
 
+import logging
 import random
-import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
-from ..formats.readers import IRDS_PREFIX, numbered_lines, parse_json_object, read_corpus, read_qrels, read_topics
+from ..formats.readers import (
+    IRDS_PREFIX,
+    numbered_lines,
+    parse_json_object,
+    read_corpus,
+    read_qrels,
+    read_topics,
+)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -123,8 +131,7 @@ def pseudo_queries(corpus: str | Path, *, negatives: str = "bm25", per_query: in
     usable = [i for i in bodies if titles.get(i) and bodies[i]]
     skipped = len(bodies) - len(usable)
     if skipped:
-        print(f"pseudo-queries: skipped {skipped} of {len(bodies)} documents without a title or a text",
-              file=sys.stderr)
+        logger.info(f"pseudo-queries: skipped {skipped} of {len(bodies)} documents without a title or a text")
     if len(usable) < 2:
         raise InputError(f"{corpus}: pseudo-queries need at least two documents with a title and a text")
     rng = random.Random(seed)
@@ -142,25 +149,17 @@ def pseudo_queries(corpus: str | Path, *, negatives: str = "bm25", per_query: in
                      if d != i and d not in chosen[i]]
             chosen[i] += extra[:per_query - len(chosen[i])]
     if filled:
-        print(f"pseudo-queries: {filled} of {len(usable)} titles had fewer than {per_query} BM25 hits besides their "
-              f"own document; random documents fill in", file=sys.stderr)
+        logger.info(f"pseudo-queries: {filled} of {len(usable)} titles had fewer than {per_query} BM25 hits besides "
+                    f"their own document; random documents fill in")
     return [Example(titles[i], bodies[i], [bodies[n] for n in chosen[i]]) for i in usable]
 
 
 def _bm25_negatives(corpus, queries: dict, per_query: int) -> dict:
     """For each document id, the best BM25 hits of its title other than itself."""
-    from ..lucene.bm25 import build_bm25_index
-    from ..lucene.jvm import start_jvm
-    start_jvm()
-    from pyserini.search.lucene import LuceneSearcher
-    with tempfile.TemporaryDirectory(prefix="pseudo-queries-") as scratch:
-        index = Path(scratch) / "bm25"
-        build_bm25_index(corpus, index)
-        searcher = LuceneSearcher(str(index))
-        hits = searcher.batch_search(list(queries.values()), list(queries), k=per_query + 1, threads=2)
-        chosen = {i: [h.docid for h in hits.get(i, []) if h.docid != i][:per_query] for i in queries}
-        searcher.close()
-    return chosen
+    from ..lucene.bm25 import bm25_hits, scratch_bm25_index
+    with scratch_bm25_index(corpus, "pseudo-queries-") as index:
+        hits = bm25_hits(index, list(queries.values()), list(queries), per_query + 1, threads=2)
+    return {i: [docid for docid, _ in hits.get(i, []) if docid != i][:per_query] for i in queries}
 
 
 # A data directory for supervised training: the corpus at the top, the training split under train/, and the
@@ -242,8 +241,7 @@ def read_judged(data: dict, fields=None) -> Judged:
         reasons: dict = {}
         for reason in excluded.values():
             reasons[reason] = reasons.get(reason, 0) + 1
-        print("train: left out " + ", ".join(f"{n} queries ({reason})" for reason, n in reasons.items()),
-              file=sys.stderr)
+        logger.info("train: left out " + ", ".join(f"{n} queries ({reason})" for reason, n in reasons.items()))
     if not queries:
         raise InputError(f"{sources['topics']}: no training query with a relevant document in the corpus")
     return Judged(queries, positives, corpus, str(sources["corpus"]), excluded)

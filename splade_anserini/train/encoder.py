@@ -44,7 +44,7 @@ def training_weights(splade: Splade, batch: dict, pooling: str = "max") -> torch
     if pooling != "max":
         logits = splade.mlm(input_ids=batch["input_ids"].to(device), attention_mask=mask).logits
         return pool(logits.float(), mask, pooling, activate=splade.activate)
-    hidden = splade._hidden({"input_ids": batch["input_ids"], "attention_mask": mask}).float()
+    hidden = splade.hidden_states({"input_ids": batch["input_ids"], "attention_mask": mask}).float()
     weight, bias = splade.projection.weight, splade.projection.bias
     lengths = mask.sum(dim=1).tolist()
     texts, terms, positions = _active_argmax(hidden.detach(), lengths, weight.detach().float(),

@@ -11,37 +11,26 @@ above the query's positive by more than a margin is skipped too, since on a coll
 from __future__ import annotations
 
 import json
+import logging
 import random
-import sys
-import tempfile
 from pathlib import Path
 
 from ..errors import InputError
 from ..formats.artifacts import write_atomically
 from ..formats.readers import numbered_lines, parse_json_object
+from ..settings import BM25
+
+logger = logging.getLogger(__name__)
 
 
-def bm25_candidates(corpus: dict, queries: dict, depth: int, *, k1: float = 0.9, b: float = 0.4,
+def bm25_candidates(corpus: dict, queries: dict, depth: int, *, k1: float = BM25.k1, b: float = BM25.b,
                     threads: int = 2) -> dict:
     """{qid: [(docid, BM25 score), ...]}, the ``depth`` best of each query over ``corpus`` ({docid: text}) with
     Anserini's default English analyzer, as the pipeline's BM25 baseline."""
-    from ..lucene.bm25 import build_bm25_index
-    from ..lucene.jvm import start_jvm
-    start_jvm()
-    from pyserini.search.lucene import LuceneSearcher
-    with tempfile.TemporaryDirectory(prefix="mining-bm25-") as scratch:
-        documents = Path(scratch) / "corpus.jsonl"
-        with open(documents, "w", encoding="utf-8") as out:
-            for docid, text in corpus.items():
-                out.write(json.dumps({"id": docid, "contents": text}, ensure_ascii=False) + "\n")
-        index = Path(scratch) / "bm25"
-        build_bm25_index(documents, index)
-        searcher = LuceneSearcher(str(index))
-        searcher.set_bm25(k1, b)
-        hits = searcher.batch_search(list(queries.values()), list(queries), k=depth, threads=threads)
-        found = {qid: [(h.docid, float(h.score)) for h in hits.get(qid, [])] for qid in queries}
-        searcher.close()
-    return found
+    from ..lucene.bm25 import bm25_hits, scratch_bm25_index
+    with scratch_bm25_index(corpus, "mining-bm25-") as index:
+        hits = bm25_hits(index, list(queries.values()), list(queries), depth, k1=k1, b=b, threads=threads)
+    return {qid: [(docid, float(score)) for docid, score in hits.get(qid, [])] for qid in queries}
 
 
 def save_candidates(path: Path, candidates: dict, source: str) -> None:
@@ -97,6 +86,5 @@ def report_coverage(candidates: dict, judged, source: str) -> dict:
     the qrels speak of the same documents."""
     found = sum(1 for qid, hits in candidates.items() for d, _ in hits if d in judged.qrels.get(qid, {}))
     total = sum(len(judged.qrels[qid]) for qid in candidates)
-    print(f"train: {source} candidates hold {found} of {total} positives of {len(candidates)} queries",
-          file=sys.stderr)
+    logger.info(f"train: {source} candidates hold {found} of {total} positives of {len(candidates)} queries")
     return {"positives_found": found, "positives": total}

@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError
+from ..formats.quantization import quantize_vector
 from ..model.layouts import MODULE_CONFIG, STATIC_WEIGHTS, model_files
 from ..model.query_models import (
     IDF,
@@ -126,8 +127,7 @@ class InferenceFreeSide:
 
     def encode(self, texts: list, scale: float, batch_size: int) -> list[dict]:
         """Quantized as :class:`~..model.query_models.InferenceFreeEncoder` quantizes."""
-        return [{p: q for p, q in ((p, round(scale * w)) for p, w in vector.items()) if q > 0}
-                for vector in self._weights(texts, self.max_length)]
+        return [quantize_vector(vector, scale) for vector in self._weights(texts, self.max_length)]
 
     route, route_kind = STATIC_FOLDER, TABLE
 

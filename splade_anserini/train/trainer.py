@@ -20,9 +20,9 @@ file with ``data.candidates``).
 from __future__ import annotations
 
 import json
+import logging
 import random
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -32,9 +32,11 @@ from ..errors import InputError
 from ..evaluate import parse_measure
 from ..experiment.config import apply_override, merge_settings, read_yaml, slug
 from ..formats.artifacts import follow_umask, write_atomically
+from ..formats.runs import search_facts_path
 from ..model.layouts import write_sparse_encoder
 from ..model.splade import Splade
-from ..settings import ENCODE, SEARCH
+from ..progress import bar_disabled
+from ..settings import DTYPES, ENCODE, SEARCH
 from .data import Example, pseudo_queries, read_examples, read_judged
 from .encoder import training_weights
 from .losses import (
@@ -48,9 +50,16 @@ from .losses import (
     own_scores,
 )
 from .mining import bm25_candidates, load_candidates, report_coverage, save_candidates
-from .query_side import build_query_side, serve_validator, validate_query_model, write_pair
+from .query_side import (
+    build_query_side,
+    serve_validator,
+    validate_query_model,
+    write_pair,
+)
 from .supervised import TEACHERS, FixedExamples, SupervisedExamples
 from .validation import Validator, carve_validation, save_curve
+
+logger = logging.getLogger(__name__)
 
 LOSSES = ("contrastive", "margin-mse", "kl")
 MINERS = ("bm25", "model")
@@ -97,7 +106,7 @@ DEFAULTS = {
     "checkpoint_every": 100,
     "seed": 13,
     "device": None,
-    "dtype": "float32",
+    "dtype": ENCODE.dtype,
     # supervised data only: queries carved out of the train split, evaluated every `every` steps with the
     # search job's settings; the best checkpoint becomes final/, `patience` validations without a gain stop
     "validation": {"queries": 0, "every": 100, "measure": "nDCG@10", "patience": 0, "k": SEARCH.k,
@@ -186,8 +195,8 @@ def _validate(s: dict, where: str) -> None:
         raise InputError(f"{where}: dropout must be a number in [0, 1), or null for the model's own")
     if s["lr_decay"] not in LR_DECAYS:
         raise InputError(f"{where}: lr_decay must be one of {LR_DECAYS}")
-    if s["dtype"] not in ("float32", "float16", "bfloat16"):
-        raise InputError(f"{where}: dtype must be float32, float16 or bfloat16")
+    if s["dtype"] not in DTYPES:
+        raise InputError(f"{where}: dtype must be one of {', '.join(DTYPES)}")
     for side in ("query", "document"):
         own = side_settings(s, side)
         if own["kind"] not in REGULARIZERS:
@@ -238,8 +247,8 @@ def training_examples(settings: dict) -> list[Example]:
     needs_scores = settings["loss"] != "contrastive"
     usable = [e for e in examples if len(e.negatives) >= n and (e.scores is not None or not needs_scores)]
     if len(usable) < len(examples):
-        print(f"train: skipped {len(examples) - len(usable)} of {len(examples)} examples with fewer than {n} "
-              f"negatives{' or without teacher scores' if needs_scores else ''}", file=sys.stderr)
+        logger.info(f"train: skipped {len(examples) - len(usable)} of {len(examples)} examples with fewer than {n} "
+                    f"negatives{' or without teacher scores' if needs_scores else ''}")
     if not usable:
         raise InputError("no usable training examples (see the message above)")
     return [Example(e.query, e.positive, e.negatives[:n], None if e.scores is None else e.scores[:n + 1])
@@ -258,14 +267,13 @@ def _set_dropout(model: torch.nn.Module, p: float) -> None:
 
 
 class Trainer:
-    def __init__(self, settings: dict, *, resume: bool = False, progress: bool = True):
+    def __init__(self, settings: dict, *, resume: bool = False, progress: bool | None = None):
         self.settings = s = settings
         self.progress = progress
         self.output = Path(s["output"])
         start = latest_checkpoint(self.output) if resume else None
         if resume and start is None:
-            print(f"train: no checkpoint in {self.output} to resume from; starting from {s['model']}",
-                  file=sys.stderr)
+            logger.info(f"train: no checkpoint in {self.output} to resume from; starting from {s['model']}")
         if not resume and latest_checkpoint(self.output) is not None:
             raise InputError(f"{self.output} already holds checkpoints; pass --resume to continue that run, or "
                              f"choose another output")
@@ -303,7 +311,7 @@ class Trainer:
             self.stopped_early = state.get("stopped_early", False)
             random.setstate(state["python_rng"])
             torch.set_rng_state(state["torch_rng"])
-            print(f"train: resuming {start} at step {self.step}", file=sys.stderr)
+            logger.info(f"train: resuming {start} at step {self.step}")
         else:
             random.seed(s["seed"])
             torch.manual_seed(s["seed"])
@@ -324,8 +332,8 @@ class Trainer:
         train_ids, val_ids = carve_validation(list(judged.queries), s["validation"]["queries"], s["seed"])
         if not train_ids:
             raise InputError("no training queries left after carving out the validation queries")
-        print(f"train: {len(train_ids)} training queries, {len(val_ids)} validation queries, "
-              f"{len(judged.corpus)} documents", file=sys.stderr)
+        logger.info(f"train: {len(train_ids)} training queries, {len(val_ids)} validation queries, "
+                    f"{len(judged.corpus)} documents")
         examples = SupervisedExamples(judged, train_ids, s)
         self.judged, self.train_ids, self.val_ids = judged, train_ids, val_ids
         if val_ids:
@@ -350,8 +358,7 @@ class Trainer:
             candidates = load_candidates(given or saved, judged.queries)
             candidates = {q: candidates.get(q, []) for q in train_ids}
         else:
-            print(f"train: mining BM25 candidates (top {s['negatives']['depth']}) for {len(queries)} queries",
-                  file=sys.stderr)
+            logger.info(f"train: mining BM25 candidates (top {s['negatives']['depth']}) for {len(queries)} queries")
             candidates = bm25_candidates(judged.corpus, queries, s["negatives"]["depth"])
             self.output.mkdir(parents=True, exist_ok=True)
             save_candidates(saved, candidates, "bm25")
@@ -404,9 +411,9 @@ class Trainer:
         improved = self.best is None or point[measure] > self.best[measure]
         if improved:
             self.best = {"step": self.step, measure: point[measure]}
-        print(f"train: step {self.step}: validation {measure} {point[measure]:.4f}, FLOPS {point['flops']:.2f}, "
-              f"{point['document_terms']:.0f} terms per document, {point['query_terms']:.0f} per query"
-              f"{' (best so far)' if improved else ''} [{point['seconds']:.0f} s]", file=sys.stderr)
+        logger.info(f"train: step {self.step}: validation {measure} {point[measure]:.4f}, FLOPS {point['flops']:.2f}, "
+                    f"{point['document_terms']:.0f} terms per document, {point['query_terms']:.0f} per query"
+                    f"{' (best so far)' if improved else ''} [{point['seconds']:.0f} s]")
         save_curve(self.output, self.curve, measure, self.best["step"])
         return point
 
@@ -448,7 +455,7 @@ class Trainer:
                           "margin": float((scores[:, :1] - scores[:, 1:]).mean())})
         return total, parts
 
-    def run(self, progress: bool = True) -> Path:
+    def run(self, progress: bool | None = None) -> Path:
         # On the CPU, scatter-adds (the gradient of gathering each active term's row and position) otherwise sum
         # in a varying order; deterministic kernels make a resumed run end with the uninterrupted run's weights.
         deterministic = torch.are_deterministic_algorithms_enabled()
@@ -458,7 +465,7 @@ class Trainer:
         finally:
             torch.use_deterministic_algorithms(deterministic)
 
-    def _run(self, progress: bool) -> Path:
+    def _run(self, progress: bool | None) -> Path:
         from tqdm import tqdm
         s = self.settings
         self.progress = progress
@@ -472,7 +479,7 @@ class Trainer:
                 self.validate()
             if self.needs_model_candidates:
                 self._mine_with_model(self.validator.index if self.val_ids else self._encode_corpus())
-        bar = tqdm(total=s["max_steps"], initial=self.step, desc="train", unit="step", disable=not progress,
+        bar = tqdm(total=s["max_steps"], initial=self.step, desc="train", unit="step", disable=bar_disabled(progress),
                    mininterval=1.0)
         while self.step < s["max_steps"] and not self.stopped_early:
             totals: dict = {}
@@ -507,7 +514,7 @@ class Trainer:
                 self.save()
         bar.close()
         final = self.finish()
-        print(f"train: {self.step} steps in {time.time() - started:.0f} s -> {final}", file=sys.stderr)
+        logger.info(f"train: {self.step} steps in {time.time() - started:.0f} s -> {final}")
         return final
 
     def _between_steps(self) -> bool:
@@ -521,8 +528,8 @@ class Trainer:
             self.validate()
             if self._patience_spent():
                 self.stopped_early = True
-                print(f"train: no gain in {s['validation']['patience']} validations; stopping early (best: step "
-                      f"{self.best['step']})", file=sys.stderr)
+                logger.info(f"train: no gain in {s['validation']['patience']} validations; stopping early (best: step "
+                            f"{self.best['step']})")
         if remine and not self.stopped_early:
             self._mine_with_model(self.validator.index if validate else self._encode_corpus())
         return validate or bool(remine)
@@ -534,8 +541,8 @@ class Trainer:
         if self.best is None:
             source = latest_checkpoint(self.output)
         elif self.best["step"] == 0:
-            print("train: no step improved on the starting model's validation score; final/ is the starting model",
-                  file=sys.stderr)
+            logger.info("train: no step improved on the starting model's validation score; final/ is the starting "
+                        "model")
             source = self._save_start()
         else:
             source = self.output / f"checkpoint-{self.best['step']:06d}"
@@ -615,12 +622,12 @@ class Trainer:
                 shutil.rmtree(old)
 
 
-def train(settings: dict, *, resume: bool = False, progress: bool = True) -> Path:
+def train(settings: dict, *, resume: bool = False, progress: bool | None = None) -> Path:
     """Train as ``settings`` say; returns the final checkpoint directory."""
     return Trainer(settings, resume=resume, progress=progress).run(progress)
 
 
-def test_final(settings: dict, final: str | Path, progress: bool = True) -> str:
+def test_final(settings: dict, final: str | Path, progress: bool | None = None) -> str:
     """Evaluate the final model on ``test.config``'s topics through the pipeline itself (encode, index, search,
     eval; artifacts under ``OUTPUT/test/``, rebuilt each time since a retrained model keeps its path). Returns the
     line ``<measure> <value> run=<run file>``."""
@@ -636,7 +643,7 @@ def test_final(settings: dict, final: str | Path, progress: bool = True) -> str:
     topic_set = experiment.topic_sets[0]
     metrics = results[topic_set.name]["splade"]
     measure = settings["validation"]["measure"] if settings["validation"]["measure"] in metrics else next(iter(metrics))
-    facts = json.loads(Path(str(topic_set.run) + ".search.json").read_text(encoding="utf-8"))
-    print(f"test: {topic_set.name}: " + ", ".join(f"{m} {v:.4f}" for m, v in metrics.items())
-          + f", FLOPS {facts['flops']:.2f}", file=sys.stderr)
+    facts = json.loads(search_facts_path(topic_set.run).read_text(encoding="utf-8"))
+    logger.info(f"test: {topic_set.name}: " + ", ".join(f"{m} {v:.4f}" for m, v in metrics.items())
+                + f", FLOPS {facts['flops']:.2f}")
     return f"{measure} {metrics[measure]:.4f} run={topic_set.run}"

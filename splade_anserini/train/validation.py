@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..evaluate import evaluate
 from ..formats.artifacts import write_atomically
+from ..progress import bar_disabled
 from ..stats import query_costs
 from .exact import SparseIndex
 
@@ -45,14 +46,14 @@ class Validator:
         self.doc_ids = list(corpus)
         self.index: SparseIndex | None = None
 
-    def encode_corpus(self, progress: bool = True) -> SparseIndex:
+    def encode_corpus(self, progress: bool | None = None) -> SparseIndex:
         """The corpus's quantized vectors with the model as it is now, as an exact index."""
         from tqdm import tqdm
         s = self.settings
         texts = [self.corpus[d] for d in self.doc_ids]
         chunk = s["batch_size"] * 16
         vectors: list = []
-        with tqdm(total=len(texts), desc="encode corpus", unit="doc", disable=not progress, leave=False,
+        with tqdm(total=len(texts), desc="encode corpus", unit="doc", disable=bar_disabled(progress), leave=False,
                   mininterval=1.0, file=sys.stderr) as bar:
             for start in range(0, len(texts), chunk):
                 vectors += self.splade.encode(texts[start:start + chunk], s["scale"], s["batch_size"])
@@ -64,7 +65,7 @@ class Validator:
         return self.splade.encode([self.queries[q] for q in query_ids], self.settings["scale"],
                                   self.settings["batch_size"])
 
-    def evaluate(self, progress: bool = True) -> dict:
+    def evaluate(self, progress: bool | None = None) -> dict:
         """Encode the corpus (kept in :attr:`index` for mining) and evaluate the validation queries; the model is
         left in the mode it was in."""
         s = self.settings
