@@ -25,7 +25,7 @@ from ..formats.artifacts import BMP_INDEX, read_manifest
 from ..formats.forward import ForwardStatistics, exact_scores, read_forward_index
 from ..formats.postings import requantize
 from ..formats.runs import rank_hits
-from ..formats.topics import kept_terms
+from ..formats.topics import TermStatisticsSearcher
 from ..lucene.searcher import adjust_ties  # a pure function: Anserini's score rounding, no JVM
 from . import QUERY_TOP, BmpSearch, load_bmp, query_scale
 from .indexer import INDEX_FILE, PADDING_ID, PADDING_TERM, SCALE_TERM
@@ -34,7 +34,7 @@ GROWTH = 4  # candidates fetched again: this many times more
 _SLACK = 1e-6  # float32 arithmetic in BMP's query scaling: the bound is widened by this relative margin
 
 
-class BmpSearcher:
+class BmpSearcher(TermStatisticsSearcher):
     """Top-k search over an index built by ``index --engine bmp``; the interface of
     :class:`~splade_anserini.lucene.searcher.ImpactSearcher`."""
 
@@ -66,18 +66,6 @@ class BmpSearcher:
 
     def close(self) -> None:
         self._searcher = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def df(self, term: str) -> int:
-        return self._statistics.df(term)
-
-    def kept_terms(self, vector: dict) -> dict:
-        return kept_terms(vector, self.df, self.num_docs, self.min_idf)
 
     def scale_weight(self, terms: dict) -> float | None:
         """The weight of the scale term for this query (see :func:`..bmp.query_scale`)."""

@@ -62,6 +62,28 @@ def kept_terms(vector: dict, df, num_docs: int, min_idf: float) -> dict:
     return kept
 
 
+class TermStatisticsSearcher:
+    """What the searchers over an index's own term statistics (PISA, Seismic, BMP) share: a term's document frequency
+    from ``self._statistics``, the query terms Lucene would keep (:func:`kept_terms`, with ``self.num_docs`` and
+    ``self.min_idf``), and use as a context manager that calls ``close()``."""
+
+    def close(self) -> None:
+        """Release the engine's index (each engine says how)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def df(self, term: str) -> int:
+        return self._statistics.df(term)
+
+    def kept_terms(self, vector: dict) -> dict:
+        """The query terms Lucene is sent (:func:`kept_terms`)."""
+        return kept_terms(vector, self.df, self.num_docs, self.min_idf)
+
+
 def check_encoded(topics: EncodedTopics, vocabulary: set | None = None) -> None:
     """Refuse what is not pre-encoded topics: raw query text in a TSV file reads as tokens of weight 1, and its words
     (capitals, punctuation) are not the model's word pieces. SPLADE queries carry integer weights, most above 1."""

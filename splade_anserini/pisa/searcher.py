@@ -21,7 +21,7 @@ import numpy
 from ..errors import InputError
 from ..formats.artifacts import PISA_INDEX, read_manifest
 from ..formats.runs import rank_hits
-from ..formats.topics import kept_terms
+from ..formats.topics import TermStatisticsSearcher
 from ..lucene.searcher import adjust_ties  # a pure function: Anserini's score rounding, no JVM
 from . import BLOCK_SIZE, ENCODING, SCORER, load_pisa
 from .indexer import LEXICONS, TERM_DF, TERMS
@@ -35,7 +35,7 @@ ALGORITHMS = ("maxscore", "block_max_maxscore", "block_max_wand", "wand", "ranke
 DEFAULT_ALGORITHM = "maxscore"
 
 
-class PisaSearcher:
+class PisaSearcher(TermStatisticsSearcher):
     """Top-k search over a PISA index built by :func:`~splade_anserini.pisa.indexer.build_pisa_index`, hits as
     (docid, score); the interface of :class:`~splade_anserini.lucene.searcher.ImpactSearcher`."""
 
@@ -67,19 +67,6 @@ class PisaSearcher:
 
     def close(self) -> None:
         self._context = None  # PISA's memory maps go with the context
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def df(self, term: str) -> int:
-        return self._statistics.df(term)
-
-    def kept_terms(self, vector: dict) -> dict:
-        """The query terms Lucene is sent (:func:`~splade_anserini.formats.topics.kept_terms`)."""
-        return kept_terms(vector, self.df, self.num_docs, self.min_idf)
 
     def _retrieve(self, queries: list, n: int, threads: int) -> dict:
         """PISA's top n of each (position, {term: weight}) query as {position: [(docid, score), ...]}, score

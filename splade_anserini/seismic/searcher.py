@@ -14,13 +14,13 @@ from ..errors import InputError
 from ..formats.artifacts import SEISMIC_INDEX, read_manifest
 from ..formats.forward import ForwardStatistics, read_forward_index
 from ..formats.runs import rank_hits
-from ..formats.topics import kept_terms
+from ..formats.topics import TermStatisticsSearcher
 from ..lucene.searcher import adjust_ties  # a pure function: Anserini's score rounding, no JVM
 from . import SeismicSearch, load_seismic
 from .indexer import INDEX_FILE
 
 
-class SeismicSearcher:
+class SeismicSearcher(TermStatisticsSearcher):
     """Top-k search over an index built by ``index --engine seismic``; the interface of
     :class:`~splade_anserini.lucene.searcher.ImpactSearcher`."""
 
@@ -48,18 +48,6 @@ class SeismicSearcher:
 
     def close(self) -> None:
         self._index = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def df(self, term: str) -> int:
-        return self._statistics.df(term)
-
-    def kept_terms(self, vector: dict) -> dict:
-        return kept_terms(vector, self.df, self.num_docs, self.min_idf)
 
     def _arrays(self, terms: dict) -> tuple:
         ids = self._statistics.term_ids
