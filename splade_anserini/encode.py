@@ -22,7 +22,7 @@ from .errors import InputError
 from .formats.artifacts import COLLECTION, check_separate, output_lock, prepare_output
 from .formats.collection import CollectionWriter, LineFormatter
 from .formats.idset import IdSet
-from .formats.readers import Document, count_documents, read_corpus, skipped_entry
+from .formats.readers import Document, count_documents, read_corpus, skip_or_raise
 from .model.batching import WINDOW_BATCHES
 from .model.prefetch import Background, prefetch
 from .progress import bar_disabled
@@ -76,9 +76,7 @@ def document_windows(docs: Iterator[Document], size: int, part_size: int, skip: 
         elif not seen.add(doc.id):
             problem = InputError(f"{doc.where}: duplicate document id {doc.id!r}")
         if problem is not None:
-            if problems is None:
-                raise problem
-            problems.append(skipped_entry(problem, doc.id))
+            skip_or_raise(problem, problems, doc.id)
             continue
         good += 1
         if good <= skip:

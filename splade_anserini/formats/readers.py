@@ -84,9 +84,7 @@ def numbered_lines(path: Path, problems: list | None = None, offset: int = 0, fi
             line = decode_line(raw, first=offset == 0 and number == first_line)
         except UnicodeDecodeError as err:
             error = InputError(f"{path}:{number}: invalid UTF-8 ({err.reason} at byte {err.start})")
-            if problems is None:
-                raise error from None
-            problems.append(skipped_entry(error))
+            skip_or_raise(error, problems)
             continue
         yield number, line
 
@@ -115,10 +113,13 @@ def check_id(value: str, where: str, what: str = "id") -> str:
     return value
 
 
-def skipped_entry(error: InputError, doc_id: str | None = None) -> dict:
-    """A skipped input as the manifest lists it: where, why, and the id when one was read."""
+def skip_or_raise(error: InputError, problems: list | None, doc_id: str | None = None) -> None:
+    """Raise ``error`` when no ``problems`` list is given (stop at the first bad input); else append the skipped input
+    as the manifest lists it: where, why, and the id when one was read."""
+    if problems is None:
+        raise error from None
     where, _, reason = str(error).partition(": ")
-    return {"where": where, "id": doc_id, "reason": reason}
+    problems.append({"where": where, "id": doc_id, "reason": reason})
 
 
 def _suffix_kind(path: Path) -> str | None:
@@ -268,9 +269,7 @@ def _file_documents(files: Sequence[Path], fields, start: int, stop: int | None,
                 try:
                     doc = parse(number, line)
                 except InputError as err:
-                    if problems is None:
-                        raise
-                    problems.append(skipped_entry(err))
+                    skip_or_raise(err, problems)
                 else:
                     yield doc
             ordinal += 1
@@ -378,9 +377,7 @@ def read_corpus(source: str | Path, fields: Sequence[str] | None = None, start: 
             try:
                 doc_id = check_id(str(doc.doc_id), where, "document id")
             except InputError as err:
-                if problems is None:
-                    raise
-                problems.append(skipped_entry(err))
+                skip_or_raise(err, problems)
                 continue
             count += 1
             yield Document(doc_id, _irds_text(doc, fields, "doc_id"), where)
@@ -414,9 +411,7 @@ def _topic_lines(source: str | Path, fields: Sequence[str] | None, problems: lis
                 record = parse_json_object(line, where)
                 qid = _record_id(record, QUERY_ID_KEYS, where, "query id")
             except InputError as err:
-                if problems is None:
-                    raise
-                problems.append(skipped_entry(err))
+                skip_or_raise(err, problems)
                 continue
             use = fields or [next((k for k in QUERY_TEXT_KEYS if k in record), QUERY_TEXT_KEYS[0])]
             yield Query(qid, join_fields(record.get(f) for f in use), where)
@@ -425,7 +420,7 @@ def _topic_lines(source: str | Path, fields: Sequence[str] | None, problems: lis
 def read_topics(source: str | Path, fields: Sequence[str] | None = None, problems: list | None = None) -> list[Query]:
     """Queries from a TSV (qid<TAB>text), a JSONL file, or irds:<id>; in file order. A malformed line, an invalid
     or repeated id, or an empty query text is an InputError naming the line; given a ``problems`` list, it is
-    recorded there (see :func:`skipped_entry`) and the query skipped instead."""
+    recorded there (see :func:`skip_or_raise`) and the query skipped instead."""
     queries, seen = [], {}
     for query in _topic_lines(source, fields, problems):
         problem = None
@@ -435,9 +430,7 @@ def read_topics(source: str | Path, fields: Sequence[str] | None = None, problem
         elif not query.text.strip():
             problem = InputError(f"{query.where}: empty query text (query {query.id!r})")
         if problem is not None:
-            if problems is None:
-                raise problem
-            problems.append(skipped_entry(problem, query.id))
+            skip_or_raise(problem, problems, query.id)
             continue
         seen[query.id] = query.where
         queries.append(query)
