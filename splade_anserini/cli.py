@@ -227,8 +227,9 @@ def _index_options(p) -> None:
     _engine_option(p)
     p.add_argument("--bits", type=_positive_int, default=INDEX.bits, help="--engine pisa: re-quantize impacts above "
                    "2^bits-1 into 1..2^bits-1 (8: what PISA's quantized indexes and BMP expect; default: keep them)")
-    p.add_argument("--reorder", choices=REORDERS, default=INDEX.reorder, help="--engine seismic/bmp: reorder the "
-                   "documents by recursive graph bisection (similar documents on nearby docids); runs are unchanged")
+    p.add_argument("--reorder", choices=REORDERS, default=INDEX.reorder, help="reorder the documents by recursive "
+                   "graph bisection (similar documents on nearby docids; the same order for every engine; Lucene: "
+                   "--indexer impact, one segment); runs are unchanged")
     _knob_options(p, _BUILD_KNOBS)
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing index (only one that splade-anserini wrote)")
