@@ -170,6 +170,18 @@ def test_reordered_indexes_write_the_same_runs(demo_collection, lucene_runs, enc
     assert run.read_bytes() == lucene_runs[100].read_bytes()
 
 
+def test_threads_write_the_same_runs(demo_bmp, demo_seismic, encoder, tmp_path):
+    """Seismic and BMP search several queries at once with threads > 1: the runs are those of one thread."""
+    for engine, index in (("bmp", demo_bmp), ("seismic", demo_seismic)):
+        runs = []
+        for threads in (1, 2):
+            run = tmp_path / f"{engine}-{threads}.trec"
+            search_topics(index, run, SearchSettings(k=100, threads=threads, engine=engine),
+                          topics=DEMO / "queries.tsv", encoder=encoder)
+            runs.append(run.read_bytes())
+        assert runs[0] == runs[1] and runs[0]
+
+
 def test_bp_lowers_the_log_gap_cost(demo_collection, demo_bmp):
     """What BP optimizes, measured: the posting lists' log2-gap cost (reorder.log_gap_bits, checked here against a
     computation of its own). The demo's collection order is already by topic (measured: 130.6k bits against 153.7k
