@@ -243,8 +243,10 @@ def lucene_breakdown(lucene: Path, floor: Path | None, vectors: list, args, k: i
             parts["jni"].append(t5 - t4)
     if floor is not None:
         with ScipySearcher(floor) as scipy_searcher:
+            scipy_searcher.batch_search(vectors, k)  # warm-up
+            scipy_searcher.latencies.clear()
             scipy_searcher.batch_search(vectors, k)
-            parts["floor"] = scipy_searcher.latencies[len(vectors):]
+            parts["floor"] = list(scipy_searcher.latencies)
     ms = {name: 1000 * statistics.median(values) if values else float("nan") for name, values in parts.items()}
     return (f"Lucene k={k} breakdown, median ms per query (one thread): query building {ms['query']:.3f}, search "
             f"call (JNI + scoring) {ms['search']:.3f}, TopDocs to JSON {ms['json']:.3f}, parse + docids + tie cut "
@@ -312,7 +314,7 @@ def bench(case: Case, args) -> dict:
           f"(scipy: one thread); load average {os.getloadavg()[0]:.2f}")
     if args.breakdown:
         lucene = next(index for label, _, index, _ in engines if label == "Lucene (exact)")
-        floor = next((index for label, _, index, _ in engines if label.startswith("BMP")), None)
+        floor = next((index for label, _, index, _ in engines if label.startswith(("scipy", "BMP"))), None)
         print(lucene_breakdown(lucene, floor, topics.vectors, args))
     print("| engine | k | p50 ms | p99 ms | q/s | overlap@k with exact | index MiB | build s | build peak MiB | "
           + " | ".join(MEASURES) + " |")
