@@ -17,7 +17,8 @@ degrees of their pairs are updated. Between depths, a (pair, half) column become
 held by one document cannot lower the cost by a move (its cost is the same in either half but for the halves'
 sizes differing by one), so it is dropped for the rest of the recursion, as are the documents of parts not split
 again: the matrix shrinks as the parts do. Memory: 8 bytes per posting (the matrix: int32 columns, float32 ones)
-and a few arrays of one value per document or per pair.
+and a few arrays of one value per document or per pair; the peak, while a depth's matrix is built from the last,
+is about 40 bytes per posting, the forward index's mapped pages included (measured: 4.4 GiB for 118.6M postings).
 
 The order is a function of the collection and the settings only (no randomness, no threads: ties are kept in
 position order), so every engine built with ``--reorder bp`` gets the same order.

@@ -229,8 +229,8 @@ def test_artifact_rules(demo_collection, demo_index, demo_bmp, demo_seismic, tmp
         build_index(demo_collection, demo_seismic, IndexSettings(engine="bmp"), overwrite=True, progress=False)
     with pytest.raises(InputError, match="not a Seismic index"):
         build_index(demo_collection, demo_index, IndexSettings(engine="seismic"), overwrite=True, progress=False)
-    with pytest.raises(InputError, match="for the Seismic and BMP engines"):
-        build_index(demo_collection, tmp_path / "lucene", IndexSettings(reorder="bp"))
+    with pytest.raises(InputError, match="bmp_block_size is a setting of --engine bmp"):  # --reorder: any engine
+        build_index(demo_collection, tmp_path / "lucene", IndexSettings(bmp_block_size=32))
     for index, log in ((demo_seismic, "seismic.log"), (demo_bmp, None)):
         manifest = read_manifest(index)
         assert (index / "docids.json").is_file() and manifest["index_documents"] == 344
