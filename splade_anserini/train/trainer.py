@@ -371,7 +371,7 @@ class Trainer:
             self.validate()
             if self._patience_spent():
                 self.stopped_early = True
-                logger.info(f"train: no gain in {s['validation']['patience']} validations; stopping early (best: step "
+                logger.info(f"train: no gain in {s.validation.patience} validations; stopping early (best: step "
                             f"{self.best['step']})")
         if remine and not self.stopped_early:
             self._mine_with_model(self.validator.index if validate else self._encode_corpus())
