@@ -100,10 +100,6 @@ def table_checksum(path: str | Path) -> str:
     return sha256_file(path / STATIC_WEIGHTS if path.is_dir() else path)
 
 
-def is_inference_free(spec: str | Path | None) -> bool:
-    return spec is not None and query_model_kind(spec) != MODEL
-
-
 def load_token_weights(path: str | Path, vocabulary: set | None = None) -> dict:
     """A token-weight table ``{token: weight}`` from a JSON file; weights are non-negative numbers, and with
     ``vocabulary`` every token must be one of its word pieces (a table of another tokenizer would never match)."""
