@@ -744,8 +744,10 @@ def _show_warning(message, category, filename, lineno, file=None, line=None, *, 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logger = logging.getLogger("splade_anserini")
-    terminal, level = _Terminal(), logger.level
+    terminal, level, propagate = _Terminal(), logger.level, logger.propagate
     logger.addHandler(terminal)
+    # Pyserini's search module calls logging.basicConfig on import, so a root handler would print each line twice.
+    logger.propagate = False
     logger.setLevel(logging.DEBUG if args.verbose else logging.WARNING if args.quiet > 1 else logging.INFO)
     try:
         with warnings.catch_warnings():
@@ -766,6 +768,7 @@ def main(argv=None) -> int:
     finally:
         logger.removeHandler(terminal)
         logger.setLevel(level)
+        logger.propagate = propagate
 
 
 if __name__ == "__main__":
