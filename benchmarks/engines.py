@@ -109,7 +109,8 @@ def build(case: Case, workdir: Path, engine: str, bits: int | None = None, reord
             Path(f"{index}.build.json").write_text(json.dumps({
                 "seconds": time.perf_counter() - started, "peak_mib": int(child.stdout.split()[-1]) / 2 ** 10}))
         else:
-            build_index(case.collection, index, IndexSettings(engine=engine, bits=bits, **options), progress=True)
+            build_index(case.collection, index, IndexSettings(engine=engine, bits=bits, reorder=reorder, **options),
+                        progress=True)
     manifest = read_manifest(index)
     built = Path(f"{index}.build.json")
     manifest["build_peak_mib"] = json.loads(built.read_text())["peak_mib"] if built.is_file() else None
@@ -169,24 +170,114 @@ def overlap(reference: list, hits: list, k: int) -> float:
     return sum(shares) / max(len(shares), 1)
 
 
+class ScipySearcher:
+    """Exact search with no index structure: the forward index (a BMP index's) as a CSC matrix, every document
+    scored by one sparse product on one thread, the top k taken; the floor an exact engine has to beat."""
+
+    def __init__(self, index: Path):
+        import scipy.sparse
+
+        from splade_anserini.formats.forward import ForwardStatistics, read_forward_index
+        from splade_anserini.formats.topics import TermStatisticsSearcher
+        self._forward = read_forward_index(index)
+        self._matrix = scipy.sparse.csc_matrix(self._forward.matrix())
+        self._statistics = ForwardStatistics(self._forward)
+        self._terms = TermStatisticsSearcher()
+        self._terms._statistics, self._terms.num_docs, self._terms.min_idf = (self._statistics,
+                                                                            self._statistics.num_docs, 0.0)
+        self._terms.latencies = self.latencies = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def _search(self, terms: dict, k: int) -> list:
+        import numpy
+
+        from splade_anserini.formats.runs import rank_hits
+        from splade_anserini.lucene.searcher import adjust_ties
+        ids = self._statistics.term_ids
+        scores = self._matrix[:, [ids[t] for t in terms]] @ numpy.array(list(terms.values()), dtype=numpy.float32)
+        top = numpy.argpartition(-scores, k)[:k] if len(scores) > k else numpy.arange(len(scores))
+        kth = scores[top].min()
+        rows = numpy.flatnonzero(scores >= max(kth, 1e-9))  # the ties at the k-th score too, cut by docid
+        ranked = rank_hits([(self._forward.ids[r], float(scores[r])) for r in rows.tolist()])[:k]
+        return list(zip([d for d, _ in ranked], adjust_ties([s for _, s in ranked])))
+
+    def batch_search(self, vectors: list, k: int, threads: int = 1) -> list:
+        self._terms.latencies = self.latencies
+        return self._terms.search_each(self._search, vectors, k, 1)
+
+
+def lucene_breakdown(lucene: Path, floor: Path | None, vectors: list, args, k: int = 10) -> str:
+    """Medians per query, one thread: building the Lucene query (Python -> Java), the search call (JNI + Lucene's
+    scoring), TopDocs -> JSON, the rest of our collection (parse, docid lookup, tie cut), one trivial JNI call; and
+    the scipy floor on the same queries."""
+    import statistics
+
+    from splade_anserini.lucene.searcher import ImpactSearcher
+    parts: dict = {name: [] for name in ("query", "search", "json", "rest", "jni", "floor")}
+    with ImpactSearcher(lucene) as searcher:
+        searcher.batch_search(repeated(vectors, args.warm_up), k, 1)
+        n = k + max(16, k // 8)
+        for vector in vectors:
+            t0 = time.perf_counter()
+            query = searcher.query(vector)
+            t1 = time.perf_counter()
+            if query is None:
+                continue
+            top = searcher._searcher.search(query, n)
+            t2 = time.perf_counter()
+            searcher._json.writeValueAsString(top)
+            t3 = time.perf_counter()
+            searcher._collect(query, k)  # search + JSON + the rest
+            t4 = time.perf_counter()
+            searcher._reader.numDocs()
+            t5 = time.perf_counter()
+            parts["query"].append(t1 - t0)
+            parts["search"].append(t2 - t1)
+            parts["json"].append(t3 - t2)
+            parts["rest"].append(max(t4 - t3 - (t3 - t1), 0.0))
+            parts["jni"].append(t5 - t4)
+    if floor is not None:
+        with ScipySearcher(floor) as scipy_searcher:
+            scipy_searcher.batch_search(vectors, k)  # warm-up
+            scipy_searcher.latencies.clear()
+            scipy_searcher.batch_search(vectors, k)
+            parts["floor"] = list(scipy_searcher.latencies)
+    ms = {name: 1000 * statistics.median(values) if values else float("nan") for name, values in parts.items()}
+    return (f"Lucene k={k} breakdown, median ms per query (one thread): query building {ms['query']:.3f}, search "
+            f"call (JNI + scoring) {ms['search']:.3f}, TopDocs to JSON {ms['json']:.3f}, parse + docids + tie cut "
+            f"{ms['rest']:.3f}, a trivial JNI call {ms['jni']:.3f}; scipy floor (every document scored) "
+            f"{ms['floor']:.3f}")
+
+
 def engines_of(case: Case, args) -> list:
     """(label, open searcher, index, manifest) of every engine benchmarked on ``case``."""
     from functools import partial
 
     from splade_anserini.lucene.searcher import ImpactSearcher
     workdir, engines = args.workdir, []
-    if "lucene" in args.engines:
-        lucene, manifest = build(case, workdir, "lucene",
+    orders = [None if order == "collection" else order for order in args.orders]
+    # the first engine is the reference of every overlap: Lucene in collection order
+    for reorder in [None] + [order for order in orders if order]:
+        lucene, manifest = build(case, workdir, "lucene", reorder=reorder,
                                  **({"indexer": args.lucene_indexer} if args.lucene_indexer else {}))
-        engines.append(("Lucene (exact)", partial(ImpactSearcher, lucene), lucene, manifest))
+        engines.append((f"Lucene (exact){', BP order' if reorder else ''}", partial(ImpactSearcher, lucene), lucene,
+                        manifest))
+    if "scipy" in args.engines:  # the floor: every document scored by one sparse product (the BMP index's matrix)
+        floor, manifest = build(case, workdir, "bmp")
+        engines.append(("scipy (exact, every document)", partial(ScipySearcher, floor), floor, manifest))
     if "pisa" in args.engines:
         from splade_anserini.pisa.searcher import PisaSearcher
-        pisa, manifest = build(case, workdir, "pisa")
-        engines.append(("PISA", partial(PisaSearcher, pisa), pisa, manifest))
+        for reorder in orders:
+            pisa, manifest = build(case, workdir, "pisa", reorder=reorder)
+            engines.append((f"PISA{', BP order' if reorder else ''}", partial(PisaSearcher, pisa), pisa, manifest))
     if "bmp" in args.engines:
         from splade_anserini.bmp.searcher import BmpSearcher
-        for reorder in args.bmp_orders:
-            reorder = None if reorder == "collection" else reorder
+        for reorder in orders:
             bmp, manifest = build(case, workdir, "bmp", reorder=reorder)
             engines.append((f"BMP safe{', BP order' if reorder else ''}", partial(BmpSearcher, bmp), bmp, manifest))
     if "seismic" in args.engines:
@@ -220,8 +311,11 @@ def bench(case: Case, args) -> dict:
     qrels = read_qrels(case.qrels) if case.qrels else None
     documents = engines[0][3]["index_documents"]
     print(f"\n{case.name}: {documents:,} documents, {len(topics)} queries, {args.threads} threads for q/s "
-          f"(Seismic and BMP search one query at a time: their q/s is one thread's); load average "
-          f"{os.getloadavg()[0]:.2f}")
+          f"(scipy: one thread); load average {os.getloadavg()[0]:.2f}")
+    if args.breakdown:
+        lucene = next(index for label, _, index, _ in engines if label == "Lucene (exact)")
+        floor = next((index for label, _, index, _ in engines if label.startswith(("scipy", "BMP"))), None)
+        print(lucene_breakdown(lucene, floor, topics.vectors, args))
     print("| engine | k | p50 ms | p99 ms | q/s | overlap@k with exact | index MiB | build s | build peak MiB | "
           + " | ".join(MEASURES) + " |")
     print("|---|---|---|---|---|---|---|---|---|" + "---|" * len(MEASURES))
@@ -267,10 +361,15 @@ def main() -> None:
                         "from the largest)")
     parser.add_argument("--warm-up", type=int, default=WARM_UP_QUERIES, help="queries searched before timing")
     parser.add_argument("--ciff", action="store_true", help="also time the CIFF export (child process, peak memory)")
-    parser.add_argument("--engines", nargs="+", default=["lucene", "pisa", "bmp", "seismic"],
-                        choices=("lucene", "pisa", "bmp", "seismic"), help="engines to benchmark (Lucene always)")
-    parser.add_argument("--bmp-orders", nargs="+", default=["collection", "bp"], choices=("collection", "bp"),
-                        help="BMP indexes benchmarked: in collection order, reordered by BP")
+    parser.add_argument("--engines", nargs="+", default=["lucene", "scipy", "pisa", "bmp", "seismic"],
+                        choices=("lucene", "scipy", "pisa", "bmp", "seismic"),
+                        help="engines to benchmark (Lucene always; scipy: every document scored, the exact floor)")
+    parser.add_argument("--orders", "--bmp-orders", nargs="+", default=["collection", "bp"],
+                        choices=("collection", "bp"), help="document orders of the Lucene, PISA and BMP indexes "
+                        "benchmarked: collection order, BP's (index --reorder bp); overlaps are against Lucene in "
+                        "collection order")
+    parser.add_argument("--breakdown", action="store_true", help="also where Lucene's k = 10 time goes (query "
+                        "building, the search call, the TopDocs JSON, ranking), beside the scipy floor")
     parser.add_argument("--sets", nargs="+", default=list(SHARED_SETS), choices=list(SHARED_SETS),
                         help="which real collections")
     args = parser.parse_args()

@@ -36,8 +36,8 @@ def validation_claims(workdir: Path) -> tuple[Path, Path]:
     from splade_anserini.train.trainer import load_settings
     from splade_anserini.train.validation import carve_validation
     settings = load_settings(TRAIN_CONFIG)
-    judged = read_judged(settings["data"], settings["data"]["fields"] or None)
-    _, val_ids = carve_validation(list(judged.queries), settings["validation"]["queries"], settings["seed"])
+    judged = read_judged(settings.as_dict()["data"], settings.data.fields or None)
+    _, val_ids = carve_validation(list(judged.queries), settings.validation.queries, settings.seed)
     folder = workdir / "scifact-val"
     folder.mkdir(parents=True, exist_ok=True)
     topics, qrels = folder / "queries.tsv", folder / "qrels.txt"

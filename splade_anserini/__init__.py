@@ -44,6 +44,7 @@ _EXPORTS = {
     "run_steps": "experiment.pipeline",
     "load_training_settings": "train.trainer",
     "train_model": "train.trainer",
+    "TrainSettings": "train.settings",
     "read_corpus": "formats.readers",
     "read_topics": "formats.readers",
     "read_qrels": "formats.readers",

@@ -227,8 +227,9 @@ def _index_options(p) -> None:
     _engine_option(p)
     p.add_argument("--bits", type=_positive_int, default=INDEX.bits, help="--engine pisa: re-quantize impacts above "
                    "2^bits-1 into 1..2^bits-1 (8: what PISA's quantized indexes and BMP expect; default: keep them)")
-    p.add_argument("--reorder", choices=REORDERS, default=INDEX.reorder, help="--engine seismic/bmp: reorder the "
-                   "documents by recursive graph bisection (similar documents on nearby docids); runs are unchanged")
+    p.add_argument("--reorder", choices=REORDERS, default=INDEX.reorder, help="reorder the documents by recursive "
+                   "graph bisection (similar documents on nearby docids; the same order for every engine; Lucene: "
+                   "--indexer impact, one segment); runs are unchanged")
     _knob_options(p, _BUILD_KNOBS)
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing index (only one that splade-anserini wrote)")
@@ -743,8 +744,10 @@ def _show_warning(message, category, filename, lineno, file=None, line=None, *, 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logger = logging.getLogger("splade_anserini")
-    terminal, level = _Terminal(), logger.level
+    terminal, level, propagate = _Terminal(), logger.level, logger.propagate
     logger.addHandler(terminal)
+    # Pyserini's search module calls logging.basicConfig on import, so a root handler would print each line twice.
+    logger.propagate = False
     logger.setLevel(logging.DEBUG if args.verbose else logging.WARNING if args.quiet > 1 else logging.INFO)
     try:
         with warnings.catch_warnings():
@@ -765,6 +768,7 @@ def main(argv=None) -> int:
     finally:
         logger.removeHandler(terminal)
         logger.setLevel(level)
+        logger.propagate = propagate
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+import numpy
+
 from .errors import InputError
 from .formats.collection import load_collection
 from .lucene.indexer import anserini_writer, staged_index
@@ -38,12 +40,14 @@ def build_index(collection: str | Path, index: str | Path, settings: IndexSettin
         return build_forward_engine_index(collection, index, settings.engine, options=settings.engine_options(),
                                           reorder=settings.reorder, overwrite=overwrite, progress=progress,
                                           verbose=verbose)
-    if settings.reorder is not None or settings.engine_options():
-        raise InputError("--reorder and engine build settings are for the Seismic and BMP engines (this Lucene/PISA "
-                         "build keeps collection order)")
+    if settings.engine_options():
+        raise InputError("engine build settings are for the Seismic and BMP engines")
     if settings.engine == "pisa":
         from .pisa.indexer import build_pisa_index
-        return build_pisa_index(collection, index, bits=bits, overwrite=overwrite, progress=progress, verbose=verbose)
+        return build_pisa_index(collection, index, bits=bits, reorder=settings.reorder, overwrite=overwrite,
+                                progress=progress, verbose=verbose)
+    if settings.reorder is not None and indexer == "anserini":
+        raise InputError("--reorder needs --indexer impact (Anserini's IndexCollection sets its own docid order)")
     if bits is not None:
         raise InputError("re-quantizing impacts (bits) is for the PISA engine and CIFF export; a Lucene index keeps "
                          "the collection's impacts")
@@ -52,7 +56,8 @@ def build_index(collection: str | Path, index: str | Path, settings: IndexSettin
     if not files:
         raise InputError(f"{collection}: no part-*.jsonl files beside the manifest")
     threads = threads or os.cpu_count() or 1
-    facts = {"collection": str(collection.resolve()), "indexer": indexer, "index_threads": threads}
+    # filled in while the index is written, so one dict: what staged_index writes as the manifest
+    facts = dict(manifest, collection=str(collection.resolve()), indexer=indexer, index_threads=threads)
 
     if indexer == "anserini":
         def link_parts(inputs: Path) -> int:
@@ -67,11 +72,17 @@ def build_index(collection: str | Path, index: str | Path, settings: IndexSettin
             from tqdm import tqdm
 
             from .lucene.impact_writer import write_impact_index
+            positions = None
+            if settings.reorder is not None:  # the same order as a Seismic or BMP index of the collection
+                from .reorder import collection_order
+                order, _, facts["reorder"] = collection_order(collection, staging, progress=progress)
+                positions = numpy.empty_like(order)
+                positions[order] = numpy.arange(len(order))
             with tqdm(total=manifest["documents"], unit="doc", desc="index", disable=bar_disabled(progress),
                       dynamic_ncols=True, file=sys.stderr, mininterval=1.0) as bar:
-                indexed, empty = write_impact_index(staging, files, threads, bar.update)
+                indexed, empty = write_impact_index(staging, files, threads, bar.update, positions)
             facts["documents_without_terms"] = empty
             return indexed
 
-    return staged_index(index, write, manifest=dict(manifest, **facts), what=str(collection), overwrite=overwrite,
+    return staged_index(index, write, manifest=facts, what=str(collection), overwrite=overwrite,
                         inputs=[collection])

@@ -19,7 +19,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 from .errors import InputError, MismatchWarning
 from .formats.artifacts import ENGINES, MANIFEST, output_lock, read_manifest, write_atomically
@@ -33,22 +33,11 @@ from .formats.runs import (
 from .formats.topics import check_encoded, encode_topics, read_encoded_topics
 from .lucene.searcher import ImpactSearcher
 from .model.models import vocabulary
-from .model.query_models import (
-    IDF,
-    InferenceFreeEncoder,
-    describe_query_model,
-    index_query_model,
-    index_query_spec,
-    is_inference_free,
-    query_model_kind,
-)
+from .model.query_models import QueryEncoder, describe_query_model, index_query_model, open_query_encoder
 from .settings import FORWARD_ENGINES, SEARCH, SearchSettings
 from .stats import percentiles, query_costs
 
 logger = logging.getLogger(__name__)
-
-if TYPE_CHECKING:  # importing it imports torch (through Pyserini): only where a SPLADE model encodes queries
-    from .lucene.queries import SpladeQueryEncoder
 
 LATENCY_QUERIES = 1000
 
@@ -132,31 +121,14 @@ def engine_exactness(engine: str, options: dict | None) -> tuple[str, object]:
     return "yes", None
 
 
-def query_encoder(index: str | Path | None, manifest: dict, settings: SearchSettings = SEARCH):
+def query_encoder(index: str | Path | None, manifest: dict, settings: SearchSettings = SEARCH) -> QueryEncoder:
     """The encoder of ``settings.query_model`` (default: the index's query model) with the settings' scale, query
-    max length, batch size and device: an :class:`InferenceFreeEncoder` for ``idf`` or a token-weight file (the
-    index's tokenizer and, for idf, its statistics; no torch), otherwise a SPLADE model's
-    :class:`~splade_anserini.lucene.queries.SpladeQueryEncoder`. Call its ``close()`` when done."""
+    max length, batch size and device, as :func:`~.model.query_models.open_query_encoder` chooses it (idf weighs by
+    ``index``'s statistics, of whichever engine built it). Call its ``close()`` when done."""
     model, scale, max_length = settings.query_settings
-    batch_size, device = settings.batch_size, settings.device
-    spec = model or (index_query_spec(manifest) if manifest else None)
-    if spec is not None and is_inference_free(spec):
-        statistics = None
-        if query_model_kind(spec) == IDF:
-            if index is None:
-                raise InputError("idf query weights come from an index's statistics: give --index")
-            statistics = term_statistics(index, manifest)
-        try:
-            return InferenceFreeEncoder.for_index(spec, manifest, statistics=statistics, scale=scale,
-                                                  max_length=max_length, batch_size=batch_size,
-                                                  owns_statistics=statistics is not None)
-        except BaseException:
-            if statistics is not None:
-                statistics.close()
-            raise
-    from .lucene.queries import SpladeQueryEncoder
-    return SpladeQueryEncoder(model, manifest=manifest, scale=scale, device=device, batch_size=batch_size,
-                              max_length=max_length)
+    opener = None if index is None else functools.partial(term_statistics, index, manifest)
+    return open_query_encoder(model, manifest, open_statistics=opener, scale=scale, max_length=max_length,
+                              batch_size=settings.batch_size, device=settings.device)
 
 
 def heaviest_terms(vector: dict, n: int) -> dict:
@@ -182,7 +154,7 @@ def _one_writer(function):
 def search_topics(index: str | Path, output: str | Path, settings: SearchSettings = SEARCH, *,
                   topics: str | Path | None = None, encoded_topics: str | Path | None = None,
                   topic_fields: Sequence[str] | None = None,
-                  encoder: SpladeQueryEncoder | InferenceFreeEncoder | None = None, overwrite: bool = False) -> dict:
+                  encoder: QueryEncoder | None = None, overwrite: bool = False) -> dict:
     """Search every query of ``topics`` (encoded on the fly; ``topic_fields`` pick a JSONL/irds topic's text) or of
     ``encoded_topics`` (a pre-encoded file, no model needed) on ``index`` and write a run to ``output``; returns
     facts about the run. ``settings`` (:class:`~splade_anserini.settings.SearchSettings`) hold every knob: the query

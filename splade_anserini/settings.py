@@ -23,7 +23,7 @@ DTYPES = ("float32", "float16", "bfloat16")  # float16/bfloat16 autocast is for 
 ON_ERROR = ("stop", "skip")
 ENGINES = tuple(ENGINE_KINDS)  # named once, beside the kind of index each builds (formats/artifacts.py)
 INDEXERS = ("impact", "anserini")
-REORDERS = ("bp",)  # --engine seismic/bmp: recursive graph bisection (reorder.py)
+REORDERS = ("bp",)  # every engine: recursive graph bisection (reorder.py)
 FORWARD_ENGINES = ("seismic", "bmp")  # built from a forward index (forward_engines.py), with their own knobs
 FUSE_METHODS = ("rrf", "interpolate", "combsum")
 FUSE_NORMALIZATIONS = ("minmax", "zscore", "none")
@@ -225,7 +225,7 @@ class IndexSettings(Settings):
     indexer: str = "impact"  # lucene only
     threads: int | None = None  # all cores
     bits: int | None = None  # pisa only: re-quantize impacts into 1..2^bits-1; None keeps them
-    reorder: str | None = None  # seismic/bmp only: "bp" reorders the documents (runs are unchanged)
+    reorder: str | None = None  # "bp" reorders the documents, the same order for every engine (runs unchanged)
     # --engine seismic / bmp only (ENGINE_BUILD_KNOBS): None keeps the engine's own default (SeismicBuild, BMP's)
     seismic_postings: int | None = None  # postings kept per term list, on average
     seismic_centroid_fraction: float | None = None  # blocks per list as a fraction of its postings

@@ -295,7 +295,7 @@ def test_a_second_search_into_one_run_is_refused(demo_index, tmp_path, capsys):
 
 # 8. empty query texts ----------------------------------------------------------------------------------------------
 
-def test_an_empty_query_text_is_an_error_or_skipped_and_listed(demo_index, tmp_path, capsys, caplog):
+def test_an_empty_query_text_is_an_error_or_skipped_and_listed(demo_index, tmp_path, capsys):
     topics = tmp_path / "q.tsv"
     topics.write_text("q01\thow do honeybees tell nestmates where food is\n99\t\nq02\t   \n", encoding="utf-8")
     run = tmp_path / "r.trec"
@@ -307,7 +307,7 @@ def test_an_empty_query_text_is_an_error_or_skipped_and_listed(demo_index, tmp_p
     assert {line.split()[0] for line in run.read_text().splitlines()} == {"q01"}
     skipped = json.loads(run.with_name("r.trec.search.json").read_text())["skipped_queries"]
     assert skipped["count"] == 2 and [e["where"] for e in skipped["queries"]] == [f"{topics}:2", f"{topics}:3"]
-    assert "skipped 2 bad topic lines" in caplog.text
+    assert "skipped 2 bad topic lines" in capsys.readouterr().err  # what the terminal shows
     encoded = tmp_path / "q.jsonl"
     args = ["encode-queries", "--index", str(demo_index), "--topics", str(topics), "--output", str(encoded)]
     assert main(args) == 2 and not encoded.exists()

@@ -98,3 +98,17 @@ def test_make_verbs_follow_the_encode_goal(tmp_path):
     assert (tmp_path / "indexes" / "demo.splade-tiny" / "manifest.json").is_file()
     run = (tmp_path / "runs" / "demo.splade-tiny.trec").read_text().splitlines()
     assert len(run) == 10 * 40 and "nDCG@10" in out.stdout
+
+
+def test_each_library_message_is_printed_once_after_pyserini_configures_the_root_logger(demo_index, tmp_path):
+    """Pyserini's search module calls logging.basicConfig on import; the CLI's lines must not come out twice."""
+    run = tmp_path / "run.trec"
+    code = ("import logging, sys\nfrom splade_anserini.lucene.jvm import start_jvm\nstart_jvm()\n"
+            "import pyserini.search.lucene\nfrom splade_anserini.cli import main\n"
+            "assert logging.getLogger().handlers, 'pyserini no longer configures the root logger'\n"
+            f"sys.exit(main(['search', '--index', {str(demo_index)!r}, '--topics', {str(DEMO / 'queries.tsv')!r}, "
+            f"'--output', {str(run)!r}]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    searched = [line for line in out.stderr.splitlines() if "searched " in line and " queries in " in line]
+    assert len(searched) == 1, out.stderr

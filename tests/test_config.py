@@ -14,7 +14,7 @@ TRAIN_CONFIGS = sorted((ROOT / "configs").glob("train-*.yaml"))
 def test_every_training_config_parses_and_validates(path):
     from splade_anserini.train.trainer import load_settings
     settings = load_settings(path)  # data paths are checked when training starts, not here
-    assert settings["name"] == path.stem and settings["output"]
+    assert settings.name == path.stem and settings.output
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)

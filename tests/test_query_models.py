@@ -2,6 +2,7 @@
 encode-queries use the query model and check the pair; inference-free queries (``idf`` or a token-weight table) are
 the query's word pieces, weighted by the index's statistics or the table, with no torch model loaded."""
 
+import ast
 import json
 import math
 import shutil
@@ -314,6 +315,64 @@ def test_inference_free_encoder_needs_statistics_or_a_model_path(idf_index):
         InferenceFreeEncoder.for_index("idf", {})
 
 
+def test_every_query_side_is_a_query_encoder_chosen_in_one_place(pair_index, idf_index, workspace, query_model,
+                                                                 splade, tmp_path):
+    """One protocol (a batch of texts -> integer vectors at the index's scale; the identity the manifest records),
+    three implementations (a SPLADE model, idf, a token-weight table), chosen in one place
+    (open_query_encoder): search's encoder and Pyserini's SpladeQueryEncoder are its, and give the vectors that
+    define each kind."""
+    from splade_anserini.lucene.queries import SpladeQueryEncoder
+    from splade_anserini.lucene.statistics import LuceneTermStatistics
+    from splade_anserini.model.query_models import InferenceFreeEncoder, QueryEncoder, SpladeQueries
+    from splade_anserini.model.splade import Splade
+    from splade_anserini.search import query_encoder
+    from splade_anserini.settings import SEARCH
+    table = workspace / "protocol.json"
+    table.write_text(json.dumps({"honey": 2.5, "bees": 1.0, "##s": 0.004, "dance": 3.0}))
+    table_index = encoded_index(workspace, "protocol-table", "--query-model", table)
+    texts = ["Honey bees dance", "how do honeybees tell nestmates where food is", "green tea"]
+    specials = set(splade.tokenizer.all_special_tokens)
+    with LuceneTermStatistics(idf_index) as statistics:
+        idf = [{p: round(100 * math.log(statistics.num_docs / statistics.df(p)))
+                for p in splade.tokenizer.tokenize(text) if p not in specials and statistics.df(p)} for text in texts]
+    expected = {pair_index: (SpladeQueries, Splade(query_model).encode(texts, 100)),
+                idf_index: (InferenceFreeEncoder, [{p: w for p, w in v.items() if w > 0} for v in idf]),
+                table_index: (InferenceFreeEncoder, [{"honey": 250, "bees": 100, "dance": 300}, {"honey": 250}, {}])}
+    members = [*QueryEncoder.__annotations__, "encode_batch", "identity", "settings", "close"]
+    for index, (kind, vectors) in expected.items():
+        manifest = manifest_of(index)
+        for encoder in (query_encoder(index, manifest, SEARCH), SpladeQueryEncoder(index=index)):
+            try:
+                assert type(getattr(encoder, "queries", encoder)) is kind  # the adapter holds the chosen one
+                assert all(hasattr(encoder, name) for name in members), index.parent.name
+                assert encoder.encode_batch(texts) == vectors, index.parent.name
+                assert all(type(w) is int for vector in vectors for w in vector.values())
+                assert encoder.identity == manifest["query_model_identity"]  # what search checks the pair by
+            finally:
+                encoder.close()
+
+
+def test_no_module_patches_another_objects_methods():
+    """Behaviour is passed in (training hands its validator a query encoder), never patched onto an object: no
+    module assigns a function to another object's attribute named after a method of this package's classes (as
+    ``validator.encode_queries = lambda ...`` once did)."""
+    trees = {path: ast.parse(path.read_text(encoding="utf-8")) for path in (ROOT / "splade_anserini").rglob("*.py")}
+    methods = {item.name for tree in trees.values() for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
+               for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+               and not item.decorator_list}  # a property's name is a value's
+    assert {"encode_queries", "encode_batch", "encode"} <= methods
+    functions = {node.name for tree in trees.values() for node in ast.walk(tree)
+                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    offenders = [f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}"
+                 for path, tree in trees.items() for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                 and (isinstance(node.value, ast.Lambda) or (isinstance(node.value, ast.Name)
+                                                             and node.value.id in functions))
+                 for target in node.targets
+                 if isinstance(target, ast.Attribute) and target.attr in methods
+                 and not (isinstance(target.value, ast.Name) and target.value.id in ("self", "cls"))]
+    assert offenders == []
+
+
 # ---- configs ----------------------------------------------------------------------------------------------------
 
 def test_a_config_query_model_names_its_artifacts_and_is_checked_on_reuse(tmp_path, workspace):
@@ -356,12 +415,17 @@ def test_training_against_a_fixed_query_side_moves_only_the_documents_and_writes
                                                        f"query_model={query_model}"]), progress=False)
         queries = trainer.query_side.weights(["honey bees dance", "honey"], 32)
         assert not queries.requires_grad
+        # validation and mining encode queries with the fixed side's QueryEncoder, as search will
+        encoder = trainer.query_side.query_encoder(100, 8)
         if query_model == "idf":  # the word pieces of the query, weighted ln(N/df) over the training documents
             pieces = {splade.vocab[int(i)] for i in torch.nonzero(queries[0]).flatten()}
             assert pieces == {"honey", "bees", "dance"}
             documents = [d.positive for d in trainer.examples.examples]
             df = sum("honey" in set(splade.tokenizer.tokenize(text)) for text in documents)
             assert float(queries[1, splade.vocab.index("honey")]) == pytest.approx(math.log(len(documents) / df))
+            assert encoder.encode_batch(["honey"]) == [{"honey": round(100 * math.log(len(documents) / df))}]
+        else:
+            assert encoder.encode_batch(["honey bees dance"]) == splade.encode(["honey bees dance"], 100)
         final = trainer.run(progress=False)
         document = final / "document_0_MLMTransformer"  # a checkpoint with a fixed query side is a Router pair
         trained = load_file(document / "model.safetensors")

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from splade_anserini.train.data import Example, normalized_text, pseudo_queries,
 from splade_anserini.train.encoder import training_weights
 from splade_anserini.train.exact import SparseIndex, anserini_scores
 from splade_anserini.train.losses import (
+    RANKING_LOSSES,
     FlopsRegularizer,
     InBatchContrastive,
     KLDistillation,
@@ -164,6 +166,39 @@ def test_a_higher_document_lambda_gives_sparser_documents(tmp_path):
     assert dims[0.05] < 0.8 * dims[0.0], dims
 
 
+def test_training_settings_are_typed_and_checked_where_they_are_used(tmp_path):
+    """TrainSettings: the config's keys as fields (sections as nested dataclasses), the same dict back for
+    training.json, and the checks of a train split's sections only where the data is a train split."""
+    from dataclasses import fields
+
+    from splade_anserini.train.settings import TrainSettings, ValidationSettings
+    loaded = settings(tmp_path, "typed", "query_regularizer.threshold=3")
+    assert isinstance(loaded, TrainSettings) and isinstance(loaded.validation, ValidationSettings)
+    as_dict = loaded.as_dict()
+    assert list(as_dict) == [f.name for f in fields(TrainSettings)] == list(TrainSettings.defaults())
+    assert as_dict["query_regularizer"] == {"kind": None, "weight": None, "warmup_steps": None, "threshold": 3}
+    assert TrainSettings.from_section(as_dict) == loaded  # what training.json records builds the same settings
+    effective = loaded.regularizer_of("query")
+    assert (effective.kind, effective.weight, effective.warmup_steps, effective.threshold) == (
+        "flops", loaded.lambda_q, 0, 3)
+    # validation.every is read for a train split only: a pseudo-query config does not trip on it ...
+    assert settings(tmp_path, "x", "validation.every=0").validation.every == 0
+    # ... a train split does, naming the key
+    with pytest.raises(InputError, match=r"validation\.every must be a positive integer, not 0"):
+        load_settings(SUPERVISED_CONFIG, ["validation.every=0"])
+    with pytest.raises(InputError, match=r"negatives\.ranks must be \[first, end\] ranks"):
+        load_settings(SUPERVISED_CONFIG, ["negatives.ranks=[5, 1]"])
+    with pytest.raises(InputError, match="loss kl distils a teacher's scores; set teacher.kind"):
+        load_settings(SUPERVISED_CONFIG, ["loss=kl"])
+
+
+def test_bad_training_config_is_one_line_and_exit_2(tmp_path, capsys):
+    from splade_anserini.cli import main
+    assert main(["train", "--config", str(CONFIG), "--quiet", "max_steps=0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "max_steps must be a positive integer, not 0" in err[0], err
+
+
 def test_resume_continues_and_a_finished_output_is_not_overwritten(tmp_path):
     first = train(settings(tmp_path, "r", "max_steps=2", "checkpoint_every=1"), progress=False)
     history = json.loads((first / "training.json").read_text())["history"]
@@ -179,6 +214,23 @@ def test_resume_continues_and_a_finished_output_is_not_overwritten(tmp_path):
 def test_bad_training_settings(tmp_path):
     with pytest.raises(InputError, match="loss must be one of"):
         settings(tmp_path, "x", "loss=hinge")
+    # one sentence naming the key, for a top-level key and a section's, through load_settings
+    for override, message in (("lr=-1", "lr must be a non-negative number, not -1"),
+                              ("batch_size=0", "batch_size must be a positive integer"),
+                              ("temperature=0", "temperature must be a positive number"),
+                              ("dropout=1.5", "dropout must be a number in [0, 1)"),
+                              ("dtype=float64", "dtype must be one of float32, float16, bfloat16"),
+                              ("in_batch=maybe", "in_batch must be true or false"),
+                              ("lr_decay=cosine", "lr_decay must be one of constant, linear"),
+                              ("query_regularizer.kind=l2", "query_regularizer.kind must be one of flops, l1"),
+                              ("document_regularizer.threshold=-1",
+                               "document_regularizer.threshold must be at least 0"),
+                              ("data.limit=0", "data.limit must be a positive integer"),
+                              ("teacher=3", "teacher must be a mapping")):
+        with pytest.raises(InputError, match=r"^\S*train-scifact.yaml: " + re.escape(message)):
+            settings(tmp_path, "x", override)
+    with pytest.raises(InputError, match="unknown setting 'lambda'"):
+        settings(tmp_path, "x", "lambda=1")
     with pytest.raises(InputError, match="one"):
         settings(tmp_path, "x", "data.source=t.tsv")
     with pytest.raises(InputError, match="margin-MSE takes one negative"):
@@ -248,18 +300,58 @@ def test_sparse_training_weights_equal_pooling_in_values_and_gradients(splade):
 def test_splade_loss_composes_and_names_its_parts():
     q = torch.tensor([[1.0, 0.0, 2.0], [0.0, 0.0, 1.0]])
     d = torch.tensor([[1.0, 1.0, 1.0], [0.0, 3.0, 0.0], [2.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
-    loss = SpladeLoss("contrastive", Regularizer("flops", 0.5, 0), Regularizer("l1", 0.2, 4, threshold=1))
-    total, parts = loss(torch.tensor(1.5), q, d, step=2)
+    loss = SpladeLoss(InBatchContrastive(), Regularizer("flops", 0.5, 0), Regularizer("l1", 0.2, 4, threshold=1))
+    total, parts = loss(q, d, step=2)
+    # in-batch: query 0 scores the four documents 3, 0, 2, 2 (its positive: 0); query 1 scores 1, 0, 0, 1 (its: 2)
+    contrastive = sum(-s[t] + math.log(sum(math.exp(x) for x in s)) for s, t in (([3, 0, 2, 2], 0),
+                                                                                ([1, 0, 0, 1], 2))) / 2
     query_flops = ((1 + 0) / 2) ** 2 + 0 + ((2 + 1) / 2) ** 2
     document_l1 = 3.0 / 4  # only the first document has more than one active term (threshold 1)
-    assert parts == pytest.approx({"contrastive": 1.5, "query_flops": query_flops, "query_weight": 0.5,
+    assert parts == pytest.approx({"contrastive": contrastive, "query_flops": query_flops, "query_weight": 0.5,
                                    "document_l1": document_l1, "document_weight": 0.2 * (2 / 4) ** 2})
-    assert float(total) == pytest.approx(1.5 + 0.5 * query_flops + 0.05 * document_l1)
+    assert float(total) == pytest.approx(contrastive + 0.5 * query_flops + 0.05 * document_l1)
     # a temperature divides the scores inside the softmax; without in-batch negatives each query sees its own
     group = InBatchContrastive(temperature=2.0, in_batch=False)(q, d)
     own = [[3.0, 0.0], [0.0, 1.0]]  # query 0 with docs 0, 1; query 1 with docs 2, 3 (halved below)
     expected = sum(-s[0] / 2 + math.log(sum(math.exp(x / 2) for x in s)) for s in own) / 2
     assert float(group) == pytest.approx(expected)
+
+
+def test_each_ranking_loss_scores_the_trainers_batch_layout_as_its_own_definition():
+    """SpladeLoss takes the ranking loss as an object (sentence-transformers' SpladeLoss(model, loss=...)): each
+    loss reads the batch as the trainer lays it out (each query's positive, then its negatives; the teacher's
+    scores in the same order) and names its part as configs name it."""
+    q = torch.tensor([[1.0, 0.0, 2.0], [0.0, 1.0, 1.0]])
+    d = torch.tensor([[1.0, 1.0, 1.0], [0.0, 3.0, 0.0], [2.0, 0.0, 1.0],   # query 0: positive, 2 negatives
+                      [0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 2.0, 2.0]])  # query 1: positive, 2 negatives
+    teacher = torch.tensor([[5.0, 1.0, 2.0], [3.0, 0.5, 4.0]])
+    student = [[3.0, 0.0, 4.0], [1.0, 0.0, 4.0]]  # each query's scores of its own three documents
+    margins = [[(s[0] - s[i]) - (t[0] - t[i]) for i in (1, 2)] for s, t in zip(student, teacher.tolist())]
+    expected_mse = sum(m[i] ** 2 for m in margins for i in range(2)) / 4  # the mean over the negatives and queries
+    assert float(MarginMSE().batch_loss(q, d, teacher)) == pytest.approx(expected_mse)
+    assert float(KLDistillation().batch_loss(q, d, teacher)) == pytest.approx(
+        float(KLDistillation()(q, d.view(2, 3, 3), teacher)))
+    assert float(InBatchContrastive(in_batch=False).batch_loss(q, d)) == pytest.approx(
+        sum(-s[0] + math.log(sum(math.exp(x) for x in s)) for s in student) / 2)
+    assert {name: (loss.name, loss.needs_teacher) for name, loss in RANKING_LOSSES.items()} == {
+        "contrastive": ("contrastive", False), "margin-mse": ("margin-mse", True), "kl": ("kl", True)}
+    none = Regularizer("flops", 0.0, 0)
+    for loss in (MarginMSE(), KLDistillation()):
+        total, parts = SpladeLoss(loss, none, none)(q, d, step=0, teacher=teacher)
+        assert float(total) == pytest.approx(float(loss.batch_loss(q, d, teacher))) and loss.name in parts
+
+
+def test_the_trainer_does_not_branch_on_the_loss_name():
+    """The ranking loss is chosen by name once (RANKING_LOSSES, from the settings) and asked what it needs; the
+    trainer never compares the loss's name."""
+    import ast
+    tree = ast.parse((ROOT / "splade_anserini" / "train" / "trainer.py").read_text(encoding="utf-8"))
+    names = set(RANKING_LOSSES)
+    compared = [ast.unparse(node) for node in ast.walk(tree) if isinstance(node, ast.Compare)
+                and any(isinstance(part, ast.Constant) and part.value in names
+                        for part in [node.left, *node.comparators])]
+    literals = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and node.value in names]
+    assert compared == [] and literals == []
 
 
 def collection_vectors(collection) -> tuple[list, list]:

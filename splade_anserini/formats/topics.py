@@ -83,6 +83,25 @@ class TermStatisticsSearcher:
         """The query terms Lucene is sent (:func:`kept_terms`)."""
         return kept_terms(vector, self.df, self.num_docs, self.min_idf)
 
+    def search_each(self, search, vectors, k: int, threads: int = 1) -> list:
+        """``search(terms, k)`` for each query vector's kept terms, in input order, each query timed alone (appended
+        to ``self.latencies``); with ``threads`` > 1 by a pool of threads, for engines whose native search releases
+        Python's lock (Seismic's and BMP's do: measured in benchmarks/engines.py)."""
+        import time
+
+        def one(vector: dict) -> list:
+            terms = self.kept_terms(vector)
+            started = time.perf_counter()
+            hits = search(terms, k) if terms else []
+            self.latencies.append(time.perf_counter() - started)
+            return hits
+
+        if threads <= 1 or len(vectors) < 2:
+            return [one(vector) for vector in vectors]
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(min(threads, len(vectors))) as pool:
+            return list(pool.map(one, vectors))
+
 
 def check_encoded(topics: EncodedTopics, vocabulary: set | None = None) -> None:
     """Refuse what is not pre-encoded topics: raw query text in a TSV file reads as tokens of weight 1, and its words

@@ -10,6 +10,10 @@ The index is Anserini's: the ``contents`` field with DOCS_AND_FREQS and the same
 frequency to the field length, as the repeated words did), the stored ``id`` and its binary doc values (Anserini's
 searchers break score ties with them), the same writer settings. Like Anserini, a document without terms is not
 indexed (it could never be found); such documents are counted.
+
+Reordered (``index --reorder bp``): every document also gets its new position as a numeric doc value (``ORDER``),
+the index is sorted by it (Lucene's index sorting, which holds within every segment whatever thread wrote a
+document, and through merges), and merged into one segment, so the docids are the order itself.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from ..errors import InputError
 # not one that Java counts as white space (U+001C to U+001F are), where the tokenizer would cut.
 DELIMITER = "\u0001"
 ID, CONTENTS = "id", "contents"
+ORDER = "reorder"  # the numeric doc value a reordered index is sorted by
 # Lines handed to a thread at a time: large enough that taking the next batch costs nothing, small enough to keep
 # the threads evenly busy.
 BATCH_LINES = 512
@@ -68,7 +73,9 @@ def check_terms(line: bytes, doc_id: str, terms: str) -> None:
                          f"cannot be indexed as one term")
 
 
-def _batches(parts: list[Path]) -> Iterator[list[bytes]]:
+def _batches(parts: list[Path]) -> Iterator[tuple[int, list[bytes]]]:
+    """(collection row of the first line, lines): rows count the non-blank lines, as the forward index does."""
+    row = 0
     for part in parts:
         with open(part, "rb") as lines:
             batch = []
@@ -76,17 +83,19 @@ def _batches(parts: list[Path]) -> Iterator[list[bytes]]:
                 if line.strip():
                     batch.append(line)
                     if len(batch) == BATCH_LINES:
-                        yield batch
+                        yield row, batch
+                        row += len(batch)
                         batch = []
             if batch:
-                yield batch
+                yield row, batch
+                row += len(batch)
 
 
 class _Writer:
     """A Lucene IndexWriter set up as Anserini sets up an impact index, fed from several Python threads (pyjnius
     releases Python's lock while Lucene inverts a document)."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, sorted_by_order: bool = False):
         from jnius import autoclass
         params = autoclass("java.util.HashMap")()
         params.put("delimiter", DELIMITER)
@@ -97,6 +106,11 @@ class _Writer:
         config.setOpenMode(autoclass("org.apache.lucene.index.IndexWriterConfig$OpenMode").CREATE)
         config.setRAMBufferSizeMB(RAM_BUFFER_MB)
         config.setUseCompoundFile(False)
+        if sorted_by_order:
+            sort_field = autoclass("org.apache.lucene.search.SortField")(
+                ORDER, autoclass("org.apache.lucene.search.SortField$Type").LONG)
+            config.setIndexSort(autoclass("org.apache.lucene.search.Sort")(sort_field))
+        self.sorted_by_order = sorted_by_order
         path = autoclass("java.io.File")(str(directory)).toPath()
         self.writer = autoclass("org.apache.lucene.index.IndexWriter")(
             autoclass("org.apache.lucene.store.FSDirectory").open(path), config)
@@ -108,7 +122,8 @@ class _Writer:
         self.field_type = field_type
 
     def document(self):
-        """A reusable Lucene document for one thread: (document, id field, id doc values, contents field)."""
+        """A reusable Lucene document for one thread: (document, id field, id doc values, contents field, order doc
+        value or None)."""
         from jnius import autoclass
         store = autoclass("org.apache.lucene.document.Field$Store").YES
         doc = autoclass("org.apache.lucene.document.Document")()
@@ -119,21 +134,30 @@ class _Writer:
         contents = autoclass("org.apache.lucene.document.Field")(
             CONTENTS, "", self.field_type,
             signature="(Ljava/lang/String;Ljava/lang/CharSequence;Lorg/apache/lucene/index/IndexableFieldType;)V")
-        for field in (id_field, id_values, contents):
-            doc.add(field)
-        return doc, id_field, id_values, contents
+        order = None
+        if self.sorted_by_order:
+            order = autoclass("org.apache.lucene.document.NumericDocValuesField")(
+                ORDER, 0, signature="(Ljava/lang/String;J)V")
+        for field in (id_field, id_values, contents, order):
+            if field is not None:
+                doc.add(field)
+        return doc, id_field, id_values, contents, order
 
     def close(self) -> None:
+        if self.sorted_by_order:  # one segment: the docids are then the order, not one order per segment
+            self.writer.forceMerge(1)
         self.writer.commit()
         self.writer.close()
 
 
-def write_impact_index(directory: Path, parts: list[Path], threads: int, progress=None) -> tuple[int, int]:
+def write_impact_index(directory: Path, parts: list[Path], threads: int, progress=None,
+                       positions=None) -> tuple[int, int]:
     """Index the documents of ``parts`` (JsonVectorCollection files) into a new Lucene index in ``directory`` with
     ``threads`` threads; returns (documents indexed, documents without terms, not indexed). ``progress(n)`` is
-    called as documents are added."""
+    called as documents are added. ``positions`` (collection row -> new position, e.g. BP's) sorts the index by
+    it."""
     from jnius import detach
-    writer = _Writer(directory)
+    writer = _Writer(directory, sorted_by_order=positions is not None)
     batches = _batches(parts)
     take = threading.Lock()
     counts = {"indexed": 0, "empty": 0}
@@ -141,14 +165,14 @@ def write_impact_index(directory: Path, parts: list[Path], threads: int, progres
 
     def work():
         try:
-            doc, id_field, id_values, contents = writer.document()
+            doc, id_field, id_values, contents, order = writer.document()
             while not failures:
                 with take:
-                    batch = next(batches, None)
+                    first, batch = next(batches, (None, None))
                 if batch is None:
                     return
                 indexed = empty = 0
-                for line in batch:
+                for row, line in enumerate(batch, first):
                     doc_id, terms = parse_line(line)
                     if not terms:
                         empty += 1
@@ -157,6 +181,8 @@ def write_impact_index(directory: Path, parts: list[Path], threads: int, progres
                     id_field.setStringValue(doc_id)
                     id_values.setBytesValue(doc_id.encode("utf-8"))
                     contents.setStringValue(terms)
+                    if order is not None:
+                        order.setLongValue(int(positions[row]))
                     writer.writer.addDocument(doc)
                     indexed += 1
                 with take:

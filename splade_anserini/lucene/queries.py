@@ -4,13 +4,15 @@
 ``pyserini.search.lucene.LuceneImpactSearcher``; it encodes with the settings the index was built with (model,
 scale, pooling and max length, read from the index's manifest) unless told otherwise. Its model is the index's
 query model (``encode --query-model``; the document model unless one was given), which may also be inference-free
-(``idf`` or a token-weight file: :mod:`..model.query_models`, no transformer loaded). Importing this module starts
-the JVM (Pyserini's ``QueryEncoder`` lives in a package that needs it, and imports torch); the file formats are in
-:mod:`..formats.topics`, and ``search`` encodes inference-free queries without this module.
+(``idf`` or a token-weight file: :mod:`..model.query_models`, no transformer loaded); which one is decided by
+:func:`~..model.query_models.open_query_encoder`, as for ``search``. Importing this module starts the JVM
+(Pyserini's ``QueryEncoder`` lives in a package that needs it, and imports torch); the file formats are in
+:mod:`..formats.topics`, and ``search`` encodes queries without this module.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Sequence
 
@@ -25,7 +27,9 @@ from pyserini.search.lucene import LuceneImpactSearcher  # noqa: E402,F401  (re-
 
 
 class SpladeQueryEncoder(QueryEncoder):
-    """SPLADE query encoder returning {token: int} weights, quantized like the documents of the index.
+    """SPLADE query encoder returning {token: int} weights, quantized like the documents of the index: Pyserini's
+    ``QueryEncoder`` over :func:`~..model.query_models.open_query_encoder`'s encoder (``queries``), with a cache
+    that :meth:`prime` fills for the searcher's one-at-a-time ``encode`` calls.
 
     Either pass ``index`` (settings come from its manifest; or the ``manifest`` itself, already read) or the settings
     themselves; explicit arguments win. ``model`` is the query model (default: the index's query model): a SPLADE
@@ -39,43 +43,32 @@ class SpladeQueryEncoder(QueryEncoder):
                  batch_size: int = ENCODE.batch_size, manifest: dict | None = None, statistics=None):
         super().__init__()
         from ..formats.artifacts import INDEX, read_manifest
-        from ..model.query_models import IDF, MODEL, InferenceFreeEncoder, index_query_spec, query_model_kind
+        from ..model.query_models import open_query_encoder
+        from .statistics import LuceneTermStatistics
         if manifest is None:
             manifest = read_manifest(index, (INDEX,), "query encoding") if index is not None else {}
         self.manifest = manifest
-        self.model_name = model or (index_query_spec(manifest) if manifest else ENCODE.model)
-        self.scale = scale if scale is not None else manifest.get("scale", ENCODE.scale)
-        self.max_length = max_length or manifest.get("max_length", ENCODE.max_length)
-        self.pooling = pooling or manifest.get("pooling", ENCODE.pooling)
-        self.batch_size = batch_size
+        # the index's statistics, should the query model be idf (the encoder opens and closes them)
+        opener = None if index is None else functools.partial(LuceneTermStatistics, index)
+        self.queries = open_query_encoder(model, manifest, statistics=statistics, open_statistics=opener,
+                                          scale=scale, max_length=max_length, pooling=pooling, device=device,
+                                          batch_size=batch_size)
+        self.model_name, self.scale, self.max_length = (self.queries.model_name, self.queries.scale,
+                                                        self.queries.max_length)
+        self.batch_size, self.has_model = batch_size, self.queries.has_model
+        self.pooling = getattr(self.queries, "pooling", None)
+        self.splade = getattr(self.queries, "splade", None)  # None for inference-free queries
         self._cache: dict = {}
-        self.inference_free = None
-        if query_model_kind(self.model_name) != MODEL:
-            owns = statistics is None and query_model_kind(self.model_name) == IDF and index is not None
-            if owns:
-                from .statistics import LuceneTermStatistics
-                statistics = LuceneTermStatistics(index)
-            self.inference_free = InferenceFreeEncoder.for_index(
-                self.model_name, manifest, statistics=statistics, scale=self.scale, max_length=self.max_length,
-                batch_size=batch_size, owns_statistics=owns)
-            self.splade, self.has_model = None, False
-            return
-        from ..model.splade import Splade
-        self.splade = Splade(self.model_name, max_length=self.max_length, pooling=self.pooling, device=device)
-        self.has_model = True
+
+    @property
+    def identity(self) -> dict:
+        return self.queries.identity
 
     @property
     def settings(self) -> dict:
         """What a pre-encoded topics file records about how it was made: the query model, and the document model of
         the index it was set up for (the pair is checked at search time)."""
-        if self.inference_free is not None:
-            return self.inference_free.settings
-        from ..model.models import model_identity
-        return {"model": self.model_name, "model_path": str(self.splade.path),
-                "model_identity": model_identity(self.splade.path), "scale": self.scale,
-                "max_length": self.max_length, "pooling": self.pooling,
-                "document_model": self.manifest.get("model"),
-                "document_model_identity": self.manifest.get("model_identity")}
+        return self.queries.settings
 
     def encode(self, text: str, **kwargs) -> dict:
         """Quantized weights of one query; served from the cache filled by :meth:`prime` where possible."""
@@ -86,14 +79,11 @@ class SpladeQueryEncoder(QueryEncoder):
 
     def encode_batch(self, texts: Sequence[str]) -> list[dict]:
         """Many queries at once, in batches of similar length; results in input order."""
-        if self.inference_free is not None:
-            return self.inference_free.encode_batch(texts)
-        return self.splade.encode(list(texts), self.scale, self.batch_size)
+        return self.queries.encode_batch(texts)
 
     def close(self) -> None:
         """Close the index statistics opened for idf queries (nothing to do for a SPLADE model)."""
-        if self.inference_free is not None:
-            self.inference_free.close()
+        self.queries.close()
 
     def prime(self, texts: Sequence[str]) -> None:
         """Encode many queries in batches now, so a searcher's one-at-a-time ``encode`` calls become lookups."""

@@ -24,8 +24,16 @@ Inference-free queries (SPLADE-v3-doc, OpenSearch's doc-only models) need no tra
    (weight 0, as in OpenSearch's encoder);
 4. quantized as ``round(scale * w)`` at the index's scale, zeros dropped, like every other query.
 
-This module imports neither torch nor the JVM: the index statistics come from the caller, as an object with
-``df(term)`` and ``num_docs`` (:class:`~splade_anserini.lucene.statistics.LuceneTermStatistics`, or a searcher).
+Every query side is a :class:`QueryEncoder`: a batch of texts -> integer vectors at the index's scale, plus the
+identity an index's manifest records for it. Its implementations are :class:`SpladeQueries` (a SPLADE model) and
+:class:`InferenceFreeEncoder` (``idf`` weights, or a token-weight table); :func:`open_query_encoder` is the one
+place that chooses between them for an index (``search``, ``encode-queries``, Pyserini's
+:class:`~splade_anserini.lucene.queries.SpladeQueryEncoder` all call it), and training's fixed query sides hand their
+validation the same kinds of encoder (:mod:`splade_anserini.train.query_side`).
+
+This module imports neither torch (until a SPLADE model is loaded) nor the JVM: the index statistics come from the
+caller, as an object with ``df(term)`` and ``num_docs``
+(:class:`~splade_anserini.lucene.statistics.LuceneTermStatistics`, or a searcher), or a function that opens them.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from collections.abc import Callable
 from typing import Protocol, Sequence
 
 from ..errors import InputError, SetupError
@@ -54,6 +63,28 @@ class TermStatistics(Protocol):
     def df(self, term: str) -> int: ...
 
 
+class QueryEncoder(Protocol):
+    """What encodes queries, whatever the query side: ``encode_batch`` gives each text's ``{term: int}`` vector (in
+    input order, quantized at ``scale`` by :func:`~splade_anserini.formats.quantization.quantize_vector`'s rule,
+    zeros dropped); ``identity`` is what an index's manifest records as its ``query_model_identity`` and search
+    compares (:func:`query_side`); ``settings`` what a pre-encoded topics file and a run's search facts record;
+    ``close()`` releases what the encoder opened (an index's statistics)."""
+    model_name: str
+    scale: float
+    max_length: int
+    has_model: bool  # a neural model encodes the queries (Pyserini's QueryEncoder attribute)
+
+    def encode_batch(self, texts: Sequence[str]) -> list[dict]: ...
+
+    @property
+    def identity(self) -> dict: ...
+
+    @property
+    def settings(self) -> dict: ...
+
+    def close(self) -> None: ...
+
+
 def query_model_kind(spec: str | Path) -> str:
     """``idf``, ``table`` (a JSON token-weight file, or a SparseStaticEmbedding folder) or ``model`` (a directory,
     a hub id or an alias; a model is never a single file)."""
@@ -67,10 +98,6 @@ def table_checksum(path: str | Path) -> str:
     """The SHA-256 that identifies a token-weight table: of the JSON file, or of a SparseStaticEmbedding's weights."""
     path = Path(path)
     return sha256_file(path / STATIC_WEIGHTS if path.is_dir() else path)
-
-
-def is_inference_free(spec: str | Path | None) -> bool:
-    return spec is not None and query_model_kind(spec) != MODEL
 
 
 def load_token_weights(path: str | Path, vocabulary: set | None = None) -> dict:
@@ -227,8 +254,9 @@ def inference_free_weights(tokenizer: QueryTokenizer, texts: Sequence[str], weig
 class InferenceFreeEncoder:
     """Queries as weighted word pieces (see the module's rule), with the interface of
     :class:`~splade_anserini.lucene.queries.SpladeQueryEncoder` (``encode``, ``encode_batch``, ``settings``) and no
-    model: ``idf`` weights from ``statistics`` (an object with ``df(term)`` and ``num_docs``), or a token-weight
-    ``table``. ``close()`` closes the statistics when ``owns_statistics``."""
+    model: ``idf`` weights from ``statistics`` (an object with ``df(term)`` and ``num_docs``) or from a ready
+    ``table`` of them (training's idf over its documents), or a token-weight ``table`` (loaded from ``spec`` unless
+    given). ``close()`` closes the statistics when ``owns_statistics``. A :class:`QueryEncoder`."""
 
     def __init__(self, spec: str, tokenizer_path: str | Path, *, scale: float = ENCODE.scale,
                  max_length: int = ENCODE.max_length, statistics: TermStatistics | None = None,
@@ -247,10 +275,12 @@ class InferenceFreeEncoder:
         self.manifest = manifest or {}
         self.statistics, self.owns_statistics = statistics, owns_statistics
         self.table_path = None
-        if self.kind == IDF:
+        if self.kind == IDF and table is None:
             if statistics is None:
                 raise InputError("idf query weights come from an index: give the index (its term statistics)")
             self._weight = self._idf
+        elif self.kind == IDF:
+            self.table = self._weight = table
         else:
             self.table_path = Path(spec).expanduser().resolve()
             self.table = table if table is not None else load_token_weights(self.table_path,
@@ -294,7 +324,7 @@ class InferenceFreeEncoder:
                     "scale": self.scale, "max_length": self.max_length,
                     "document_model": self.manifest.get("model"),
                     "document_model_identity": self.manifest.get("model_identity")}
-        if self.kind == IDF:
+        if self.kind == IDF and self.statistics is not None:
             settings["index_documents"] = self.statistics.num_docs
         return settings
 
@@ -316,3 +346,83 @@ class InferenceFreeEncoder:
         return cls(spec, manifest["model_path"], scale=scale,
                    max_length=max_length or manifest.get("max_length", ENCODE.max_length), statistics=statistics,
                    batch_size=batch_size, manifest=manifest, owns_statistics=owns_statistics)
+
+
+class SpladeQueries:
+    """Queries encoded by a SPLADE model (the document model, or another with its word pieces): a
+    :class:`QueryEncoder` over a loaded :class:`~splade_anserini.model.splade.Splade` (``splade``), quantized at
+    ``scale``. ``name`` is the query model as the caller named it (recorded in the settings and a run's tag);
+    ``pooling`` the pooling asked for (None: the model's own); ``manifest`` the index's, whose document model the
+    settings record."""
+
+    has_model = True
+
+    def __init__(self, splade, *, scale: float = ENCODE.scale, batch_size: int = ENCODE.batch_size,
+                 name: str | None = None, pooling: str | None = None, manifest: dict | None = None):
+        self.splade = splade
+        self.model_name = str(splade.path) if name is None else name
+        self.scale, self.batch_size, self.max_length = scale, batch_size, splade.max_length
+        self.pooling = pooling
+        self.manifest = manifest or {}
+
+    @classmethod
+    def load(cls, spec: str, *, scale: float, max_length: int, pooling: str | None = None,
+             device: str | None = None, batch_size: int = ENCODE.batch_size,
+             manifest: dict | None = None) -> SpladeQueries:
+        """The model ``spec`` (directory, alias or hub id) loaded for queries of at most ``max_length`` tokens."""
+        from .splade import Splade  # torch: only where a SPLADE model encodes queries
+        return cls(Splade(spec, max_length=max_length, pooling=pooling, device=device), scale=scale,
+                   batch_size=batch_size, name=spec, pooling=pooling, manifest=manifest)
+
+    def encode_batch(self, texts: Sequence[str]) -> list[dict]:
+        """Quantized vectors in batches of similar length, in input order."""
+        return self.splade.encode(list(texts), self.scale, self.batch_size)
+
+    @property
+    def identity(self) -> dict:
+        from .models import model_identity
+        return model_identity(self.splade.path)
+
+    @property
+    def settings(self) -> dict:
+        """What a pre-encoded topics file records about how it was made: the query model, and the document model
+        of the index it was set up for (the pair is checked at search time)."""
+        return {"model": self.model_name, "model_path": str(self.splade.path), "model_identity": self.identity,
+                "scale": self.scale, "max_length": self.max_length, "pooling": self.pooling,
+                "document_model": self.manifest.get("model"),
+                "document_model_identity": self.manifest.get("model_identity")}
+
+    def close(self) -> None:
+        """Nothing to release (the model goes with the object)."""
+
+
+def open_query_encoder(spec: str | None, manifest: dict, *, statistics: TermStatistics | None = None,
+                       open_statistics: Callable[[], TermStatistics] | None = None, scale: float | None = None,
+                       max_length: int | None = None, pooling: str | None = None,
+                       batch_size: int = SEARCH.batch_size, device: str | None = None) -> QueryEncoder:
+    """The query encoder of an index (its ``manifest``; ``{}`` for none): the one place that decides what encodes
+    queries. ``spec`` is the query model (default: the index's, :func:`index_query_spec`; without a manifest the
+    default model); ``idf`` and token-weight tables give an :class:`InferenceFreeEncoder` (the document model's
+    tokenizer; no torch), anything else a SPLADE model's :class:`SpladeQueries`. Scale, max length and pooling
+    default to the index's. ``idf`` weighs by ``statistics``, or by those ``open_statistics()`` opens (only then, and
+    closed by the encoder's ``close()``). Call ``close()`` when done."""
+    spec = spec or (index_query_spec(manifest) if manifest else ENCODE.model)
+    scale = scale if scale is not None else manifest.get("scale", ENCODE.scale)
+    max_length = max_length or manifest.get("max_length", ENCODE.max_length)
+    kind = query_model_kind(spec)
+    if kind == MODEL:
+        return SpladeQueries.load(spec, scale=scale, max_length=max_length, device=device, batch_size=batch_size,
+                                  pooling=pooling or manifest.get("pooling", ENCODE.pooling), manifest=manifest)
+    opened = None
+    if kind == IDF and statistics is None:
+        if open_statistics is None:
+            raise InputError("idf query weights come from an index's statistics: give --index")
+        statistics = opened = open_statistics()
+    try:
+        return InferenceFreeEncoder.for_index(spec, manifest, statistics=statistics, scale=scale,
+                                              max_length=max_length, batch_size=batch_size,
+                                              owns_statistics=opened is not None)
+    except BaseException:
+        if opened is not None:
+            opened.close()
+        raise

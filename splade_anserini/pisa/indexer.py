@@ -40,10 +40,13 @@ def _u32(values) -> bytes:
 
 
 def build_pisa_index(collection: str | Path, index: str | Path, *, bits: int | None = None,
-                     overwrite: bool = False, progress: bool | None = None, verbose: bool = False) -> dict:
+                     reorder: str | None = None, overwrite: bool = False, progress: bool | None = None,
+                     verbose: bool = False) -> dict:
     """Index ``collection`` (or a directory of its shards) with PISA into ``index``; with ``bits``, impacts above
-    2**bits - 1 are re-quantized into 1..2**bits - 1 first. Returns the index manifest (the collection's, plus
-    index facts). PISA's log goes to ``pisa.log`` in the index (``verbose`` shows it on the terminal instead)."""
+    2**bits - 1 are re-quantized into 1..2**bits - 1 first; with ``reorder="bp"`` the docids follow the BP order
+    (:func:`..reorder.collection_order`, the order of a Seismic or BMP index of the same collection). Returns the
+    index manifest (the collection's, plus index facts). PISA's log goes to ``pisa.log`` in the index (``verbose``
+    shows it on the terminal instead)."""
     collection, index = Path(collection), Path(index)
     check_bits(bits)
     manifest, _ = load_collection(collection)
@@ -53,9 +56,15 @@ def build_pisa_index(collection: str | Path, index: str | Path, *, bits: int | N
     staging = Path(tempfile.mkdtemp(prefix=f".{index.name}.partial-", dir=index.parent))
     started = time.time()
     try:
+        order = reordering = None
+        if reorder is not None:
+            from ..reorder import collection_order
+            order, ids, reordering = collection_order(collection, staging, progress=progress)
         with invert_collection(collection, index.parent, progress=progress) as inversion:
             factor = requantize_factor(inversion.max_impact, bits)
-            written_max = _write_binary_collection(staging, inversion, factor, progress)
+            if order is not None and [doc_id for _, doc_id, _ in inversion.documents()] != ids:
+                raise SpladeAnseriniError(f"{collection}: the documents changed while it was indexed")
+            written_max = _write_binary_collection(staging, inversion, factor, progress, order)
             documents, terms, postings = inversion.documents_total, len(inversion.terms), inversion.postings_total
         if not documents:
             raise InputError(f"{collection}: no documents to index")
@@ -71,7 +80,7 @@ def build_pisa_index(collection: str | Path, index: str | Path, *, bits: int | N
             (staging / name).unlink()
         index_manifest = dict(manifest, kind=PISA_INDEX, engine="pisa", collection=str(collection.resolve()),
                               index_documents=documents, index_terms=terms, index_postings=postings,
-                              index_seconds=round(time.time() - started, 2),
+                              reorder=reordering, index_seconds=round(time.time() - started, 2),
                               compress_seconds=round(time.time() - compressing, 2),
                               pisa={"scorer": SCORER, "encoding": ENCODING, "block_size": BLOCK_SIZE,
                                     "bits": bits, "requantize_factor": factor, "max_impact": written_max,
@@ -88,10 +97,16 @@ def _check_line(text: str, what: str) -> None:
         raise InputError(f"{what} {text!r} holds a line break; PISA's lexicons keep one per line")
 
 
-def _write_binary_collection(staging: Path, inversion, factor, progress: bool | None) -> int:
-    """Write the binary collection and the term and document lists; returns the largest impact written."""
+def _write_binary_collection(staging: Path, inversion, factor, progress: bool | None,
+                             order: numpy.ndarray | None = None) -> int:
+    """Write the binary collection and the term and document lists, with the documents in ``order`` (new docid ->
+    collection row; default collection order); returns the largest impact written."""
     from tqdm import tqdm
     lengths = numpy.zeros(inversion.documents_total, dtype=numpy.uint64)
+    position = None
+    if order is not None:  # collection row -> new docid
+        position = numpy.empty(len(order), dtype=numpy.uint32)
+        position[order] = numpy.arange(len(order), dtype=numpy.uint32)
     dfs, top = [], 0
     with open(staging / "inv.docs", "wb") as docs, open(staging / "inv.freqs", "wb") as freqs, \
             open(staging / TERMS, "w", encoding="utf-8", newline="\n") as terms:
@@ -99,6 +114,10 @@ def _write_binary_collection(staging: Path, inversion, factor, progress: bool | 
         for term, docids, impacts in tqdm(inversion.postings(factor), total=len(inversion.terms), desc="postings",
                                           unit="term", disable=bar_disabled(progress), mininterval=1.0):
             _check_line(term, "term")
+            if position is not None:
+                docids = position[docids]
+                ascending = numpy.argsort(docids, kind="stable")
+                docids, impacts = docids[ascending], impacts[ascending]
             terms.write(term + "\n")
             docs.write(_u32([len(docids)]))
             docs.write(docids.tobytes())
@@ -107,10 +126,11 @@ def _write_binary_collection(staging: Path, inversion, factor, progress: bool | 
             numpy.add.at(lengths, docids, impacts.astype(numpy.uint64))
             dfs.append(len(docids))
             top = max(top, int(impacts.max()))
+    ids = [doc_id for _, doc_id, _ in inversion.documents()]
     with open(staging / DOCUMENTS, "w", encoding="utf-8", newline="\n") as documents:
-        for _, doc_id, _ in inversion.documents():
-            _check_line(doc_id, "document id")
-            documents.write(doc_id + "\n")
+        for row in (range(len(ids)) if order is None else order.tolist()):
+            _check_line(ids[row], "document id")
+            documents.write(ids[row] + "\n")
     (staging / "inv.sizes").write_bytes(_u32([len(lengths)]) + lengths.astype(numpy.uint32).tobytes())
     numpy.save(staging / TERM_DF, numpy.asarray(dfs, dtype=numpy.uint32))
     return top

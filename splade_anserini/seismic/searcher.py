@@ -4,7 +4,6 @@ those it finds (see :mod:`splade_anserini.seismic`); their scores are exact sums
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -76,12 +75,6 @@ class SeismicSearcher(TermStatisticsSearcher):
         return self.batch_search([vector], k)[0]
 
     def batch_search(self, vectors: Sequence[dict], k: int, threads: int = 1) -> list:
-        """The k best (docid, score) of each query vector; queries are searched one at a time (each timed:
-        :attr:`latencies`); ``threads`` is accepted for the common interface."""
-        results = []
-        for vector in vectors:
-            terms = self.kept_terms(vector)
-            started = time.perf_counter()
-            results.append(self._search(terms, k) if terms else [])
-            self.latencies.append(time.perf_counter() - started)
-        return results
+        """The k best (docid, score) of each query vector, each query timed (:attr:`latencies`); ``threads`` > 1
+        searches that many queries at once (the engine's search releases Python's lock)."""
+        return self.search_each(self._search, vectors, k, threads)

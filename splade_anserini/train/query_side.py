@@ -12,7 +12,10 @@ do, and write the pair.
   (at search time the index's own statistics weigh them: the rule of :mod:`..model.query_models`);
 - a JSON token-weight file ``{token: weight}``: inference-free, that table.
 
-The fixed side gets no gradient and no dropout; validation and mining with the model encode queries with it too.
+The fixed side gets no gradient and no dropout; validation and mining with the model encode queries with it too,
+through the :class:`~..model.query_models.QueryEncoder` it hands them (:meth:`FixedModelSide.query_encoder`,
+:meth:`InferenceFreeSide.query_encoder`): the same kinds of encoder search uses, so validation quantizes queries as
+the search job will.
 Every checkpoint (and so ``final/``) records the pair in ``query_model.json``, and carries what the record names:
 the fixed model as ``query_0_MLMTransformer/`` (``query-model/`` in checkpoints of earlier versions), a table as
 ``query-weights.json`` (``idf`` needs nothing). The checkpoint is also a sentence-transformers ``Router``
@@ -33,32 +36,28 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError
-from ..formats.quantization import quantize_vector
 from ..model.layouts import MODULE_CONFIG, STATIC_WEIGHTS, model_files
 from ..model.query_models import (
     IDF,
     MODEL,
     PAIR_FILE,
     TABLE,
+    InferenceFreeEncoder,
+    QueryEncoder,
     QueryTokenizer,
+    SpladeQueries,
     inference_free_weights,
     load_token_weights,
     query_model_kind,
 )
 from ..model.splade import Splade
 from .encoder import training_weights
+from .settings import FROZEN, TrainSettings
 
-FROZEN = "frozen"
 MODEL_FOLDER = "query_0_MLMTransformer"  # a checkpoint's fixed query model (the Router's query route)
 STATIC_FOLDER = "query_0_SparseStaticEmbedding"  # an inference-free query side as the Router's query route
 TABLE_FILE = "query-weights.json"  # a checkpoint's token-weight table
 TOKENIZE_CHUNK = 1024  # documents tokenized per call while counting document frequencies
-
-
-def validate_query_model(value, where: str) -> None:
-    if value is not None and (not isinstance(value, str) or not value.strip()):
-        raise InputError(f"{where}: query_model must be null (one trained model), 'frozen', 'idf', a model or a "
-                         f"token-weight file")
 
 
 def document_texts(examples) -> list:
@@ -87,8 +86,9 @@ class FixedModelSide:
         with torch.no_grad():
             return training_weights(self.model, self.model.tokenize(texts, max_length), self.pooling)
 
-    def encode(self, texts: list, scale: float, batch_size: int) -> list[dict]:
-        return self.model.encode(texts, scale, batch_size)
+    def query_encoder(self, scale: float, batch_size: int) -> QueryEncoder:
+        """The fixed model's queries quantized at ``scale``, for validation and mining."""
+        return SpladeQueries(self.model, scale=scale, batch_size=batch_size, pooling=self.pooling)
 
     route, route_kind = MODEL_FOLDER, MODEL
 
@@ -125,9 +125,11 @@ class InferenceFreeSide:
                 out[row, self.ids[piece]] = weight
         return out
 
-    def encode(self, texts: list, scale: float, batch_size: int) -> list[dict]:
-        """Quantized as :class:`~..model.query_models.InferenceFreeEncoder` quantizes."""
-        return [quantize_vector(vector, scale) for vector in self._weights(texts, self.max_length)]
+    def query_encoder(self, scale: float, batch_size: int) -> QueryEncoder:
+        """The table's queries (of at most the validation's max length) quantized at ``scale``, for validation and
+        mining: an :class:`~..model.query_models.InferenceFreeEncoder`, as search encodes them."""
+        return InferenceFreeEncoder(self.spec, self.tokenizer_source, scale=scale, max_length=self.max_length,
+                                    table=self.table, batch_size=batch_size)
 
     route, route_kind = STATIC_FOLDER, TABLE
 
@@ -165,26 +167,17 @@ def idf_table(tokenizer: QueryTokenizer, documents: list) -> dict:
     return {piece: math.log(total / count) for piece, count in df.items()}
 
 
-def build_query_side(settings: dict, splade: Splade, examples):
-    """The fixed query side of ``settings["query_model"]``, or None (the model itself, trained)."""
-    spec = settings.get("query_model")
+def build_query_side(settings: TrainSettings, splade: Splade, examples):
+    """The fixed query side of ``settings.query_model``, or None (the model itself, trained)."""
+    spec = settings.query_model
     if spec is None:
         return None
     if spec == FROZEN:
-        return FixedModelSide(spec, settings["model"], splade, settings["pooling"])
+        return FixedModelSide(spec, settings.model, splade, settings.pooling)
     if query_model_kind(spec) == MODEL:
-        return FixedModelSide(spec, spec, splade, settings["pooling"])
+        return FixedModelSide(spec, spec, splade, settings.pooling)
     return InferenceFreeSide(spec, splade, document_texts(examples) if spec == IDF else [],
-                             settings["validation"]["max_length"])
-
-
-def serve_validator(side, validator) -> None:
-    """Make ``validator`` (validation and mining) encode queries with the fixed query side."""
-    if side is None or validator is None:
-        return
-    s = validator.settings
-    validator.encode_queries = lambda ids: side.encode([validator.queries[q] for q in ids], s["scale"],
-                                                      s["batch_size"])
+                             settings.validation.max_length)
 
 
 def write_pair(checkpoint: Path, side) -> None:

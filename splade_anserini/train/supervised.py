@@ -16,11 +16,15 @@ Teachers (all available offline, from what the run computes anyway):
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 import numpy
 
 from .data import Example, Judged
 from .mining import above_margin, draw_negatives
+
+if TYPE_CHECKING:  # the settings name this module's teachers
+    from .settings import TrainSettings
 
 TEACHERS = ("none", "model", "ensemble")
 # The generator of batch i is seeded with seed * SEED_STRIDE + i, so runs with neighbouring seeds draw differently.
@@ -54,7 +58,7 @@ class FixedExamples:
 class SupervisedExamples:
     """Examples drawn batch by batch from a train split and the candidates of its queries."""
 
-    def __init__(self, judged: Judged, query_ids: list, settings: dict):
+    def __init__(self, judged: Judged, query_ids: list, settings: TrainSettings):
         self.judged, self.query_ids, self.settings = judged, query_ids, settings
         self.candidates: dict = {}   # miner name -> {qid: [(docid, score), ...]}
         self.teacher = None          # {qid: {docid: the starting model's score}}, fixed at step 0
@@ -66,25 +70,25 @@ class SupervisedExamples:
     def pool(self, qid: str, window: bool = True) -> list:
         """The query's candidates from every miner in use, each cut to the rank window (``negatives.ranks``) unless
         ``window`` is false, without repeats."""
-        lo, hi = self.settings["negatives"]["ranks"] if window else (0, None)
+        lo, hi = self.settings.negatives.ranks if window else (0, None)
         merged: dict = {}
-        for source in self.settings["negatives"]["sources"]:
+        for source in self.settings.negatives.sources:
             for docid, score in self.candidates.get(source, {}).get(qid, [])[lo:hi]:
                 merged.setdefault(docid, score)
         return list(merged.items())
 
     def batch(self, number: int) -> list[Example]:
         s = self.settings
-        n, margin = s["negatives_per_query"], s["negatives"]["margin"]
-        rng = random.Random(s["seed"] * SEED_STRIDE + number)
+        n, margin = s.negatives_per_query, s.negatives.margin
+        rng = random.Random(s.seed * SEED_STRIDE + number)
         examples = []
-        for index in batch_members(len(self.query_ids), s["batch_size"], s["seed"], number):
+        for index in batch_members(len(self.query_ids), s.batch_size, s.seed, number):
             qid = self.query_ids[index]
             positives = self.judged.positives(qid)
             positive = rng.choice(positives)
             skip: set = set()
             if margin is not None:
-                for source in s["negatives"]["sources"]:
+                for source in s.negatives.sources:
                     skip |= above_margin(self.candidates.get(source, {}).get(qid, []), positives, margin)
             negatives = draw_negatives(self.pool(qid), positives, n, rng, skip=skip)
             while len(negatives) < n:  # a query with too few candidates: random documents fill in
@@ -101,7 +105,7 @@ class SupervisedExamples:
         """The teacher's scores of ``docs`` (positive first): the starting model's, fixed at step 0 for the
         query's candidates and positives (a document outside them scores as the lowest of them), mixed with BM25's
         for the ensemble."""
-        kind = self.settings["teacher"]["kind"]
+        kind = self.settings.teacher.kind
         if kind == "none":
             return None
         known = self.teacher[qid]
@@ -117,7 +121,7 @@ class SupervisedExamples:
         lexical_all = numpy.array([bm25.get(d, lowest) for d in known], dtype=numpy.float64)
         model = numpy.array([known.get(d, floor) for d in docs], dtype=numpy.float64)
         lexical = numpy.array([bm25.get(d, lowest) for d in docs], dtype=numpy.float64)
-        weight = self.settings["teacher"]["bm25_weight"]
+        weight = self.settings.teacher.bm25_weight
         mixed = (1 - weight) * _standard(model, model_all) + weight * _standard(lexical, lexical_all)
         # back on the student's scale: the start model's spread and level over the query's documents
         return (mixed * max(model_all.std(), 1e-6) + model_all.mean()).tolist()

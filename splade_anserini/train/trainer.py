@@ -1,6 +1,7 @@
 """The trainer: a SPLADE model, training examples and a loss -> checkpoints that ``encode`` and ``search`` load.
 
-Settings come from ``configs/train-*.yaml`` (see :data:`DEFAULTS`), overridable with ``key=value``. Data is one of:
+Settings come from ``configs/train-*.yaml`` (see :class:`~.settings.TrainSettings`), overridable with
+``key=value``. Data is one of:
 ready-made examples (``data.source``: triples, scored pairs), pseudo-queries from a corpus (``data.pseudo_queries``),
 or a train split (``data: DIR`` or ``data: {dir | topics, qrels, corpus}``): positives from the qrels, negatives
 mined with BM25 and/or the model being trained (:mod:`.mining`, :mod:`.supervised`), validation on queries carved
@@ -24,102 +25,33 @@ import logging
 import random
 import shutil
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from ..errors import InputError
-from ..evaluate import parse_measure
 from ..experiment.config import apply_override, merge_settings, read_yaml, slug
 from ..formats.artifacts import follow_umask, write_atomically
 from ..formats.runs import search_facts_path
 from ..model.layouts import write_sparse_encoder
 from ..model.splade import Splade
 from ..progress import bar_disabled
-from ..settings import DTYPES, ENCODE, SEARCH
 from .data import Example, pseudo_queries, read_examples, read_judged
 from .encoder import training_weights
-from .losses import (
-    REGULARIZERS,
-    FlopsRegularizer,
-    InBatchContrastive,
-    KLDistillation,
-    MarginMSE,
-    Regularizer,
-    SpladeLoss,
-    own_scores,
-)
+from .losses import RANKING_LOSSES, FlopsRegularizer, Regularizer, SpladeLoss, own_scores
 from .mining import bm25_candidates, load_candidates, report_coverage, save_candidates
-from .query_side import (
-    build_query_side,
-    serve_validator,
-    validate_query_model,
-    write_pair,
-)
-from .supervised import TEACHERS, FixedExamples, SupervisedExamples
+from .query_side import build_query_side, write_pair
+from .settings import SIDES, DataSettings, TrainSettings
+from .supervised import FixedExamples, SupervisedExamples
 from .validation import Validator, carve_validation, save_curve
 
 logger = logging.getLogger(__name__)
 
-LOSSES = ("contrastive", "margin-mse", "kl")
-MINERS = ("bm25", "model")
-LR_DECAYS = ("constant", "linear")
-SIDE = {"kind": None, "weight": None, "warmup_steps": None, "threshold": None}
-DEFAULTS = {
-    "name": None,
-    "model": ENCODE.model,
-    # the query side: null (this model, trained), or fixed while the documents train: frozen (a copy of the
-    # starting model), a model, idf or a token-weight file (inference-free); see query_side.py
-    "query_model": None,
-    "output": None,
-    # one of: source (examples file or irds: pairs), pseudo_queries (a corpus), or a train split (dir, or
-    # topics + qrels + corpus), whose exclude_topics (default: the directory's test queries) are never trained on
-    "data": {"source": None, "pseudo_queries": None, "negatives": "bm25", "limit": None,
-             "dir": None, "corpus": None, "topics": None, "qrels": None, "exclude_topics": None, "fields": [],
-             "candidates": None},
-    "negatives_per_query": 1,
-    # supervised data: where negatives come from and which of their candidates may be drawn
-    "negatives": {"sources": ["bm25"], "depth": 100, "ranks": [0, 100], "margin": None, "remine_every": 0},
-    "teacher": {"kind": "none", "bm25_weight": 0.5},
-    "loss": "contrastive",
-    "temperature": 1.0,
-    "in_batch": True,
-    # shorthand for both regularisers; query_regularizer / document_regularizer override a side's kind, weight,
-    # warm-up, and add a threshold of active terms (vectors at or below it are not regularised)
-    "regularizer": "flops",
-    "lambda_q": 3e-4,
-    "lambda_d": 1e-4,
-    "lambda_warmup_steps": 100,
-    "query_regularizer": dict(SIDE),
-    "document_regularizer": dict(SIDE),
-    "lr": 2e-5,
-    "lr_warmup_steps": 20,
-    "lr_decay": "constant",
-    "weight_decay": 0.01,
-    "dropout": None,  # the model's own (0.1 for BERT); a number sets every dropout layer
-    "batch_size": 8,
-    "grad_accum": 1,
-    "max_steps": 200,
-    "query_max_length": 32,
-    "doc_max_length": ENCODE.max_length,
-    "pooling": None,  # the starting model's own (its SpladePooling's; max for a bare masked LM)
-    "checkpoint_every": 100,
-    "seed": 13,
-    "device": None,
-    "dtype": ENCODE.dtype,
-    # supervised data only: queries carved out of the train split, evaluated every `every` steps with the
-    # search job's settings; the best checkpoint becomes final/, `patience` validations without a gain stop
-    "validation": {"queries": 0, "every": 100, "measure": "nDCG@10", "patience": 0, "k": SEARCH.k,
-                   "scale": ENCODE.scale, "max_length": ENCODE.max_length, "min_idf": SEARCH.min_idf,
-                   "remove_query": False, "batch_size": ENCODE.batch_size},
-    # `train --test`: the experiment config whose topics evaluate the final model through the pipeline
-    "test": {"config": None, "overrides": []},
-}
 STATE = "training_state.pt"
 DOCUMENT_FOLDER = "document_0_MLMTransformer"  # the trained model in a checkpoint that is a Router pair
 # the usual bound for BERT fine-tuning: one batch of false negatives cannot throw the model far
 GRAD_CLIP_NORM = 1.0
-PATH_KEYS = ("source", "pseudo_queries", "dir", "corpus", "topics", "qrels", "exclude_topics", "candidates")
 _FLOPS = FlopsRegularizer()  # reported on the progress bar whichever regulariser trains
 
 
@@ -129,13 +61,15 @@ def _local(value, base: Path):
     return str((base / value).resolve())
 
 
-def load_settings(path: str | Path | None = None, overrides=()) -> dict:
-    """Training settings from a YAML file (paths relative to it) and ``key=value`` overrides, validated."""
+def load_settings(path: str | Path | None = None, overrides=()) -> TrainSettings:
+    """Training settings from a YAML file (paths relative to it) and ``key=value`` overrides, validated: a bad or
+    unknown key is one sentence naming it (:class:`InputError`)."""
     raw, base = ({}, Path.cwd()) if path is None else (read_yaml(Path(path)), Path(path).parent)
+    where = str(path or "training settings")
     if isinstance(raw.get("data"), str):  # data: DIR, a directory with a train/ folder (or an irds: id)
         raw["data"] = {"dir": raw["data"]}
-    settings = merge_settings(DEFAULTS, raw, str(path or "training settings"))
-    for key in PATH_KEYS:
+    settings = merge_settings(TrainSettings.defaults(), raw, where)
+    for key in DataSettings.PATHS:
         settings["data"][key] = _local(settings["data"][key], base)
     settings["test"]["config"] = _local(settings["test"]["config"], base)
     if settings["output"] and not Path(settings["output"]).is_absolute():
@@ -144,107 +78,23 @@ def load_settings(path: str | Path | None = None, overrides=()) -> dict:
     for override in overrides:
         apply_override(settings, override)
         key = override.partition("=")[0].strip()
-        if key.startswith("data.") and key[5:] in PATH_KEYS:
+        if key.startswith("data.") and key[5:] in DataSettings.PATHS:
             settings["data"][key[5:]] = _local(settings["data"][key[5:]], cwd)
     if settings["name"] is None:
         settings["name"] = Path(path).stem if path else "train"
     settings["output"] = settings["output"] or f"checkpoints/{slug(settings['model'])}.{settings['name']}"
-    _validate(settings, str(path or "training settings"))
-    return settings
+    return TrainSettings.from_section(settings, where)
 
 
-def supervised(settings: dict) -> bool:
-    data = settings["data"]
-    return any(data[key] for key in ("dir", "corpus", "topics", "qrels"))
-
-
-def side_settings(s: dict, side: str) -> dict:
-    """A regulariser's effective settings: its own section where given, the shorthand otherwise."""
-    own = s[f"{side}_regularizer"]
-    pick = lambda key, default: default if own[key] is None else own[key]  # noqa: E731
-    return {"kind": pick("kind", s["regularizer"]), "weight": pick("weight", s["lambda_q" if side == "query"
-                                                                               else "lambda_d"]),
-            "warmup_steps": pick("warmup_steps", s["lambda_warmup_steps"]), "threshold": own["threshold"]}
-
-
-def _positive_int(s: dict, key: str, where: str, zero: bool = False) -> None:
-    value = s[key]
-    if not isinstance(value, int) or isinstance(value, bool) or value < (0 if zero else 1):
-        raise InputError(f"{where}: {key} must be a {'non-negative' if zero else 'positive'} integer")
-
-
-def _validate(s: dict, where: str) -> None:
-    data = s["data"]
-    if sum(map(bool, (data["source"], data["pseudo_queries"], supervised(s)))) != 1:
-        raise InputError(f"{where}: give one of data.source (triples/scored pairs), data.pseudo_queries (a corpus), "
-                         f"or a train split (data: DIR, or data.topics, data.qrels and data.corpus)")
-    if s["loss"] not in LOSSES:
-        raise InputError(f"{where}: loss must be one of {LOSSES}")
-    validate_query_model(s["query_model"], where)
-    if s["regularizer"] not in REGULARIZERS:
-        raise InputError(f"{where}: regularizer must be one of {tuple(REGULARIZERS)}")
-    for key in ("batch_size", "grad_accum", "max_steps", "query_max_length", "doc_max_length", "checkpoint_every",
-                "negatives_per_query"):
-        _positive_int(s, key, where)
-    for key in ("lambda_q", "lambda_d", "lr", "weight_decay"):
-        if not isinstance(s[key], (int, float)) or s[key] < 0:
-            raise InputError(f"{where}: {key} must be a non-negative number")
-    if not isinstance(s["temperature"], (int, float)) or s["temperature"] <= 0:
-        raise InputError(f"{where}: temperature must be a positive number")
-    if s["dropout"] is not None and not (isinstance(s["dropout"], (int, float)) and 0 <= s["dropout"] < 1):
-        raise InputError(f"{where}: dropout must be a number in [0, 1), or null for the model's own")
-    if s["lr_decay"] not in LR_DECAYS:
-        raise InputError(f"{where}: lr_decay must be one of {LR_DECAYS}")
-    if s["dtype"] not in DTYPES:
-        raise InputError(f"{where}: dtype must be one of {', '.join(DTYPES)}")
-    for side in ("query", "document"):
-        own = side_settings(s, side)
-        if own["kind"] not in REGULARIZERS:
-            raise InputError(f"{where}: {side}_regularizer.kind must be one of {tuple(REGULARIZERS)}")
-        if not isinstance(own["weight"], (int, float)) or own["weight"] < 0:
-            raise InputError(f"{where}: {side}_regularizer.weight must be a non-negative number")
-        if not isinstance(own["warmup_steps"], int) or own["warmup_steps"] < 0:
-            raise InputError(f"{where}: {side}_regularizer.warmup_steps must be a non-negative integer")
-        if own["threshold"] is not None and (not isinstance(own["threshold"], int) or own["threshold"] < 0):
-            raise InputError(f"{where}: {side}_regularizer.threshold must be a non-negative integer or null")
-    neg, teacher, val = s["negatives"], s["teacher"], s["validation"]
-    if supervised(s):
-        if not neg["sources"] or any(m not in MINERS for m in neg["sources"]):
-            raise InputError(f"{where}: negatives.sources must list some of {MINERS}")
-        ranks = neg["ranks"]
-        if not (isinstance(ranks, list) and len(ranks) == 2 and all(isinstance(r, int) for r in ranks)
-                and 0 <= ranks[0] < ranks[1]):
-            raise InputError(f"{where}: negatives.ranks must be [first, end] ranks, 0 <= first < end")
-        for key in ("depth", "remine_every"):
-            _positive_int(neg, key, f"{where}: negatives", zero=key == "remine_every")
-        if neg["margin"] is not None and not isinstance(neg["margin"], (int, float)):
-            raise InputError(f"{where}: negatives.margin must be a number or null")
-        if teacher["kind"] not in TEACHERS:
-            raise InputError(f"{where}: teacher.kind must be one of {TEACHERS}")
-        if s["loss"] != "contrastive" and teacher["kind"] == "none":
-            raise InputError(f"{where}: loss {s['loss']} distils a teacher's scores; set teacher.kind "
-                             f"({', '.join(TEACHERS[1:])})")
-        if not 0 <= teacher["bm25_weight"] <= 1:
-            raise InputError(f"{where}: teacher.bm25_weight must be between 0 and 1")
-        parse_measure(str(val["measure"]))
-        for key in ("every", "patience", "k", "max_length", "batch_size"):
-            _positive_int(val, key, f"{where}: validation", zero=key == "patience")
-        size = val["queries"]
-        if not isinstance(size, (int, float)) or isinstance(size, bool) or size < 0:
-            raise InputError(f"{where}: validation.queries must be a count of queries or a fraction below 1")
-    elif s["loss"] == "margin-mse" and s["negatives_per_query"] != 1:
-        raise InputError(f"{where}: margin-MSE takes one negative per query (negatives_per_query: 1)")
-
-
-def training_examples(settings: dict) -> list[Example]:
+def training_examples(settings: TrainSettings) -> list[Example]:
     """Ready-made examples (``data.source`` or ``data.pseudo_queries``), cut to ``negatives_per_query``."""
-    data, n = settings["data"], settings["negatives_per_query"]
-    if data["pseudo_queries"]:
-        examples = pseudo_queries(data["pseudo_queries"], negatives=data["negatives"], per_query=n,
-                                  limit=data["limit"], seed=settings["seed"])
+    data, n = settings.data, settings.negatives_per_query
+    if data.pseudo_queries:
+        examples = pseudo_queries(data.pseudo_queries, negatives=data.negatives, per_query=n,
+                                  limit=data.limit, seed=settings.seed)
     else:
-        examples = read_examples(data["source"], data["limit"])
-    needs_scores = settings["loss"] != "contrastive"
+        examples = read_examples(data.source, data.limit)
+    needs_scores = RANKING_LOSSES[settings.loss].needs_teacher
     usable = [e for e in examples if len(e.negatives) >= n and (e.scores is not None or not needs_scores)]
     if len(usable) < len(examples):
         logger.info(f"train: skipped {len(examples) - len(usable)} of {len(examples)} examples with fewer than {n} "
@@ -267,22 +117,22 @@ def _set_dropout(model: torch.nn.Module, p: float) -> None:
 
 
 class Trainer:
-    def __init__(self, settings: dict, *, resume: bool = False, progress: bool | None = None):
+    def __init__(self, settings: TrainSettings, *, resume: bool = False, progress: bool | None = None):
         self.settings = s = settings
         self.progress = progress
-        self.output = Path(s["output"])
+        self.output = Path(s.output)
         start = latest_checkpoint(self.output) if resume else None
         if resume and start is None:
-            logger.info(f"train: no checkpoint in {self.output} to resume from; starting from {s['model']}")
+            logger.info(f"train: no checkpoint in {self.output} to resume from; starting from {s.model}")
         if not resume and latest_checkpoint(self.output) is not None:
             raise InputError(f"{self.output} already holds checkpoints; pass --resume to continue that run, or "
                              f"choose another output")
-        self.splade = Splade(str(start or s["model"]), pooling=s["pooling"], device=s["device"],
-                             max_length=s["validation"]["max_length"])
-        s["pooling"] = self.splade.pooling
+        self.splade = Splade(str(start or s.model), pooling=s.pooling, device=s.device,
+                             max_length=s.validation.max_length)
+        s.pooling = self.splade.pooling
         self.model = self.splade.mlm
-        if s["dropout"] is not None:
-            _set_dropout(self.model, s["dropout"])
+        if s.dropout is not None:
+            _set_dropout(self.model, s.dropout)
         self.tokenizer = self.splade.tokenizer
         self.device = self.splade.device
         self.step = 0
@@ -292,17 +142,18 @@ class Trainer:
         self.stopped_early = False
         state = torch.load(start / STATE, weights_only=False) if start is not None else None
         self.validator = None
-        self.examples = self._supervised(state) if supervised(s) else \
-            FixedExamples(training_examples(s), s["batch_size"], s["seed"])
+        self.examples = self._supervised(state) if s.supervised else \
+            FixedExamples(training_examples(s), s.batch_size, s.seed)
         self.query_side = build_query_side(s, self.splade, self.examples)  # None: the model encodes queries too
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"])
+        if s.supervised and self.val_ids:
+            self.validator = self._new_validator({q: self.judged.qrels[q] for q in self.val_ids})
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-        self.loss = SpladeLoss(s["loss"], *(Regularizer(**side_settings(s, side)) for side in ("query", "document")))
-        self.ranking = {"contrastive": InBatchContrastive(s["temperature"], s["in_batch"]),
-                        "margin-mse": MarginMSE(), "kl": KLDistillation()}[s["loss"]]
-        low = s["dtype"] != "float32" and self.device.type == "cuda"
-        self.autocast_dtype = getattr(torch, s["dtype"]) if low else None
-        self.scaler = torch.amp.GradScaler("cuda") if low and s["dtype"] == "float16" else None
+        self.loss = SpladeLoss(RANKING_LOSSES[s.loss].from_settings(s),
+                               *(Regularizer(**asdict(s.regularizer_of(side))) for side in SIDES))
+        low = s.dtype != "float32" and self.device.type == "cuda"
+        self.autocast_dtype = getattr(torch, s.dtype) if low else None
+        self.scaler = torch.amp.GradScaler("cuda") if low and s.dtype == "float16" else None
         if state is not None:
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
@@ -313,53 +164,50 @@ class Trainer:
             torch.set_rng_state(state["torch_rng"])
             logger.info(f"train: resuming {start} at step {self.step}")
         else:
-            random.seed(s["seed"])
-            torch.manual_seed(s["seed"])
+            random.seed(s.seed)
+            torch.manual_seed(s.seed)
 
     def _lr_factor(self, step: int) -> float:
         s = self.settings
-        warm = max(s["lr_warmup_steps"], 1)
+        warm = max(s.lr_warmup_steps, 1)
         factor = min(1.0, (step + 1) / warm)
-        if s["lr_decay"] == "linear" and step >= warm:
-            factor *= max(0.0, (s["max_steps"] - step) / max(s["max_steps"] - warm, 1))
+        if s.lr_decay == "linear" and step >= warm:
+            factor *= max(0.0, (s.max_steps - step) / max(s.max_steps - warm, 1))
         return factor
 
     # ---- supervised data: split, candidates, validation ------------------------------------------------------
 
     def _supervised(self, state: dict | None) -> SupervisedExamples:
         s = self.settings
-        judged = read_judged(s["data"], s["data"]["fields"] or None)
-        train_ids, val_ids = carve_validation(list(judged.queries), s["validation"]["queries"], s["seed"])
+        judged = read_judged(asdict(s.data), s.data.fields or None)
+        train_ids, val_ids = carve_validation(list(judged.queries), s.validation.queries, s.seed)
         if not train_ids:
             raise InputError("no training queries left after carving out the validation queries")
         logger.info(f"train: {len(train_ids)} training queries, {len(val_ids)} validation queries, "
                     f"{len(judged.corpus)} documents")
         examples = SupervisedExamples(judged, train_ids, s)
         self.judged, self.train_ids, self.val_ids = judged, train_ids, val_ids
-        if val_ids:
-            self.validator = Validator(self.splade, judged.corpus, judged.queries,
-                                       {q: judged.qrels[q] for q in val_ids}, s["validation"])
-        neg, teacher = s["negatives"], s["teacher"]["kind"]
-        if "bm25" in neg["sources"] or teacher == "ensemble":
+        neg, teacher = s.negatives, s.teacher.kind
+        if "bm25" in neg.sources or teacher == "ensemble":
             examples.set_candidates("bm25", self._bm25_candidates(judged, train_ids))
         if state is not None:  # what the model mined and the teacher's scores, as they were at the checkpoint
             if state["candidates"]["model"] is not None:
                 examples.set_candidates("model", state["candidates"]["model"])
             examples.teacher = state["teacher"]
-        self.needs_model_candidates = "model" in neg["sources"] or teacher != "none"
+        self.needs_model_candidates = "model" in neg.sources or teacher != "none"
         return examples
 
     def _bm25_candidates(self, judged, train_ids) -> dict:
         s = self.settings
         queries = {q: judged.queries[q] for q in train_ids}
-        given = s["data"]["candidates"]
-        saved = self.output / f"candidates.bm25-{s['negatives']['depth']}.jsonl"
+        given = s.data.candidates
+        saved = self.output / f"candidates.bm25-{s.negatives.depth}.jsonl"
         if given or saved.is_file():
             candidates = load_candidates(given or saved, judged.queries)
             candidates = {q: candidates.get(q, []) for q in train_ids}
         else:
-            logger.info(f"train: mining BM25 candidates (top {s['negatives']['depth']}) for {len(queries)} queries")
-            candidates = bm25_candidates(judged.corpus, queries, s["negatives"]["depth"])
+            logger.info(f"train: mining BM25 candidates (top {s.negatives.depth}) for {len(queries)} queries")
+            candidates = bm25_candidates(judged.corpus, queries, s.negatives.depth)
             self.output.mkdir(parents=True, exist_ok=True)
             save_candidates(saved, candidates, "bm25")
         report_coverage(candidates, judged, "BM25")
@@ -370,13 +218,13 @@ class Trainer:
         time (the starting model) they also fix the teacher's scores: of every candidate and positive."""
         s = self.settings
         vectors = self._validator().encode_queries(self.train_ids)
-        depth, min_idf = s["negatives"]["depth"], s["validation"]["min_idf"]
+        depth, min_idf = s.negatives.depth, s.validation.min_idf
         candidates = {q: [(d, float(score)) for d, score in index.search(v, depth, min_idf)]
                       for q, v in zip(self.train_ids, vectors)}
         self.examples.set_candidates("model", candidates)
-        if s["teacher"]["kind"] != "none" and self.examples.teacher is None:
+        if s.teacher.kind != "none" and self.examples.teacher is None:
             numbers = {d: i for i, d in enumerate(index.doc_ids)}
-            scale = s["validation"]["scale"]
+            scale = s.validation.scale
             teacher = {}
             for qid, vector in zip(self.train_ids, vectors):
                 everything = index.scores(vector, min_idf)
@@ -387,9 +235,15 @@ class Trainer:
     def _validator(self) -> Validator:
         """The validator, or (without validation queries) one over the corpus alone, for mining and the teacher."""
         if self.validator is None:
-            self.validator = Validator(self.splade, self.judged.corpus, self.judged.queries, {},
-                                       self.settings["validation"])
+            self.validator = self._new_validator({})
         return self.validator
+
+    def _new_validator(self, qrels: dict) -> Validator:
+        """A validator of the queries of ``qrels`` whose queries are encoded by the fixed query side, where there is
+        one (validation and mining then search as the pair will), by the model under training otherwise."""
+        settings, side = self.settings.validation, self.query_side
+        encoder = None if side is None else side.query_encoder(settings.scale, settings.batch_size)
+        return Validator(self.splade, self.judged.corpus, self.judged.queries, qrels, settings, encoder)
 
     def _encode_corpus(self):
         self.model.eval()
@@ -404,10 +258,10 @@ class Trainer:
         s = self.settings
         point = {"step": self.step, **self.validator.evaluate(self.progress)}
         if self.history:
-            recent = self.history[-s["validation"]["every"]:]
+            recent = self.history[-s.validation.every:]
             point["train_loss"] = round(sum(h["loss"] for h in recent) / len(recent), 6)
         self.curve.append(point)
-        measure = s["validation"]["measure"]
+        measure = s.validation.measure
         improved = self.best is None or point[measure] > self.best[measure]
         if improved:
             self.best = {"step": self.step, measure: point[measure]}
@@ -418,7 +272,7 @@ class Trainer:
         return point
 
     def _patience_spent(self) -> bool:
-        patience = self.settings["validation"]["patience"]
+        patience = self.settings.validation.patience
         if not patience or self.best is None:
             return False
         since = [p for p in self.curve if p["step"] > self.best["step"]]
@@ -427,29 +281,20 @@ class Trainer:
     # ---- steps ---------------------------------------------------------------------------------------------------
 
     def weights(self, texts: list[str], max_length: int) -> torch.Tensor:
-        return training_weights(self.splade, self.splade.tokenize(texts, max_length), self.settings["pooling"])
+        return training_weights(self.splade, self.splade.tokenize(texts, max_length), self.settings.pooling)
 
     def batch_loss(self, examples: list[Example]) -> tuple[torch.Tensor, dict]:
         s = self.settings
         texts = [e.query for e in examples]
-        queries = self.weights(texts, s["query_max_length"]) if self.query_side is None else \
-            self.query_side.weights(texts, s["query_max_length"])
-        docs = self.weights([d for e in examples for d in [e.positive, *e.negatives]], s["doc_max_length"])
-        if s["loss"] == "contrastive":
-            ranking = self.ranking(queries, docs)
-        else:
-            teacher = torch.tensor([e.scores for e in examples], dtype=torch.float32, device=self.device)
-            if s["loss"] == "margin-mse":
-                group = docs.shape[0] // queries.shape[0]
-                grouped = docs.view(queries.shape[0], group, -1)
-                ranking = sum(self.ranking(queries, grouped[:, 0], grouped[:, i], teacher[:, 0], teacher[:, i])
-                              for i in range(1, group)) / (group - 1)
-            else:
-                ranking = self.ranking(queries, docs.view(len(examples), -1, docs.shape[-1]), teacher)
-        total, parts = self.loss(ranking, queries, docs, self.step)
+        queries = self.weights(texts, s.query_max_length) if self.query_side is None else \
+            self.query_side.weights(texts, s.query_max_length)
+        docs = self.weights([d for e in examples for d in [e.positive, *e.negatives]], s.doc_max_length)
+        teacher = torch.tensor([e.scores for e in examples], dtype=torch.float32, device=self.device) \
+            if self.loss.needs_teacher else None
+        total, parts = self.loss(queries, docs, self.step, teacher)
         with torch.no_grad():
             scores = own_scores(queries, docs)
-            parts.update({"loss": parts[s["loss"]], "flops": float(_FLOPS(docs)),
+            parts.update({"loss": parts[self.loss.loss.name], "flops": float(_FLOPS(docs)),
                           "q_dims": float((queries > 0).sum(-1).float().mean()),
                           "d_dims": float((docs > 0).sum(-1).float().mean()),
                           "margin": float((scores[:, :1] - scores[:, 1:]).mean())})
@@ -471,27 +316,25 @@ class Trainer:
         self.progress = progress
         self.model.train()
         started = time.time()
-        if self.query_side is not None and supervised(s):  # validation and mining encode queries with it too
-            serve_validator(self.query_side, self._validator())
-        if supervised(s) and self.step == 0:
+        if s.supervised and self.step == 0:
             # the start of the curve; the same encoded corpus mines the first model candidates and the teacher
             if self.val_ids:
                 self.validate()
             if self.needs_model_candidates:
                 self._mine_with_model(self.validator.index if self.val_ids else self._encode_corpus())
-        bar = tqdm(total=s["max_steps"], initial=self.step, desc="train", unit="step", disable=bar_disabled(progress),
+        bar = tqdm(total=s.max_steps, initial=self.step, desc="train", unit="step", disable=bar_disabled(progress),
                    mininterval=1.0)
-        while self.step < s["max_steps"] and not self.stopped_early:
+        while self.step < s.max_steps and not self.stopped_early:
             totals: dict = {}
-            for part in range(s["grad_accum"]):
-                examples = self.examples.batch(self.step * s["grad_accum"] + part)
+            for part in range(s.grad_accum):
+                examples = self.examples.batch(self.step * s.grad_accum + part)
                 with torch.autocast(self.device.type, dtype=self.autocast_dtype,
                                     enabled=self.autocast_dtype is not None):
                     loss, stats = self.batch_loss(examples)
-                loss = loss / s["grad_accum"]
+                loss = loss / s.grad_accum
                 (self.scaler.scale(loss) if self.scaler else loss).backward()
                 for key, value in stats.items():
-                    totals[key] = totals.get(key, 0.0) + value / s["grad_accum"]
+                    totals[key] = totals.get(key, 0.0) + value / s.grad_accum
             if self.scaler:
                 self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), GRAD_CLIP_NORM)
@@ -507,8 +350,8 @@ class Trainer:
             bar.update(1)
             bar.set_postfix(loss=f"{totals['loss']:.3f}", flops=f"{totals['flops']:.2f}",
                             q_dims=f"{totals['q_dims']:.0f}", d_dims=f"{totals['d_dims']:.0f}")
-            checkpoint = self.step % s["checkpoint_every"] == 0 or self.step == s["max_steps"]
-            if supervised(s):
+            checkpoint = self.step % s.checkpoint_every == 0 or self.step == s.max_steps
+            if s.supervised:
                 checkpoint |= self._between_steps()
             if checkpoint:
                 self.save()
@@ -520,15 +363,15 @@ class Trainer:
     def _between_steps(self) -> bool:
         """Validation and re-mining after a step; True when a checkpoint should be written now."""
         s = self.settings
-        validate = bool(self.val_ids) and (self.step % s["validation"]["every"] == 0 or self.step == s["max_steps"])
+        validate = bool(self.val_ids) and (self.step % s.validation.every == 0 or self.step == s.max_steps)
         # also after the last step: a run stopped there and resumed with more steps mines as an uninterrupted one
-        remine = s["negatives"]["remine_every"] and self.step % s["negatives"]["remine_every"] == 0 \
-            and "model" in s["negatives"]["sources"]
+        remine = s.negatives.remine_every and self.step % s.negatives.remine_every == 0 \
+            and "model" in s.negatives.sources
         if validate:
             self.validate()
             if self._patience_spent():
                 self.stopped_early = True
-                logger.info(f"train: no gain in {s['validation']['patience']} validations; stopping early (best: step "
+                logger.info(f"train: no gain in {s.validation.patience} validations; stopping early (best: step "
                             f"{self.best['step']})")
         if remine and not self.stopped_early:
             self._mine_with_model(self.validator.index if validate else self._encode_corpus())
@@ -552,7 +395,7 @@ class Trainer:
                 raise InputError(f"{final} exists and is not a checkpoint this trainer wrote; not replacing it")
             shutil.rmtree(final)
         shutil.copytree(source, final, ignore=shutil.ignore_patterns(STATE))
-        summary = {"settings": self.settings, "history": self.history, "curve": self.curve, "best": self.best,
+        summary = {"settings": self.settings.as_dict(), "history": self.history, "curve": self.curve, "best": self.best,
                    "final_from": source.name, "stopped_early": self.stopped_early, "steps": self.step}
         write_atomically(final / "training.json", json.dumps(summary, indent=1) + "\n")
         follow_umask(final)
@@ -562,11 +405,11 @@ class Trainer:
         """The starting model as a checkpoint directory (when no step beat it)."""
         target = self.output / "checkpoint-000000"
         if not target.exists():
-            start = Splade(self.settings["model"], pooling=self.settings["pooling"])
+            start = Splade(self.settings.model, pooling=self.settings.pooling)
             staging = self.output / f".{target.name}.partial"
             shutil.rmtree(staging, ignore_errors=True)
             self._save_model(staging, start.mlm, start.tokenizer)
-            (staging / "training.json").write_text(json.dumps({"settings": self.settings, "history": []}) + "\n",
+            (staging / "training.json").write_text(json.dumps({"settings": self.settings.as_dict(), "history": []}) + "\n",
                                                    encoding="utf-8")
             staging.rename(target)
         return target
@@ -580,7 +423,7 @@ class Trainer:
         tokenizer.save_pretrained(directory / document)
         write_pair(directory, self.query_side)
         side = self.query_side
-        write_sparse_encoder(directory, self.settings["pooling"], self.splade.vocab_size,
+        write_sparse_encoder(directory, self.settings.pooling, self.splade.vocab_size,
                              activation=self.splade.activation, document=document,
                              query=None if side is None else side.route,
                              query_kind=None if side is None else side.route_kind)
@@ -592,13 +435,13 @@ class Trainer:
             shutil.rmtree(staging)
         staging.mkdir(parents=True)
         self._save_model(staging, self.model, self.tokenizer)
-        (staging / "training.json").write_text(json.dumps({"settings": self.settings, "history": self.history},
+        (staging / "training.json").write_text(json.dumps({"settings": self.settings.as_dict(), "history": self.history},
                                                           indent=1) + "\n", encoding="utf-8")
         state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                  "step": self.step, "history": self.history, "python_rng": random.getstate(),
                  "torch_rng": torch.get_rng_state(), "curve": self.curve, "best": self.best,
                  "stopped_early": self.stopped_early}
-        if supervised(self.settings):
+        if self.settings.supervised:
             state["candidates"] = {"model": self.examples.candidates.get("model")}
             state["teacher"] = self.examples.teacher
         torch.save(state, staging / STATE)
@@ -608,7 +451,7 @@ class Trainer:
                 raise InputError(f"{target} exists and is not a checkpoint this trainer wrote; not replacing it")
             shutil.rmtree(target)
         staging.rename(target)  # complete checkpoints only: the state file marks one as resumable
-        if supervised(self.settings):
+        if self.settings.supervised:
             self._prune(keep={target.name})
         return target
 
@@ -622,27 +465,27 @@ class Trainer:
                 shutil.rmtree(old)
 
 
-def train(settings: dict, *, resume: bool = False, progress: bool | None = None) -> Path:
+def train(settings: TrainSettings, *, resume: bool = False, progress: bool | None = None) -> Path:
     """Train as ``settings`` say; returns the final checkpoint directory."""
     return Trainer(settings, resume=resume, progress=progress).run(progress)
 
 
-def test_final(settings: dict, final: str | Path, progress: bool | None = None) -> str:
+def test_final(settings: TrainSettings, final: str | Path, progress: bool | None = None) -> str:
     """Evaluate the final model on ``test.config``'s topics through the pipeline itself (encode, index, search,
     eval; artifacts under ``OUTPUT/test/``, rebuilt each time since a retrained model keeps its path). Returns the
     line ``<measure> <value> run=<run file>``."""
     from ..experiment.config import load_experiment
     from ..experiment.pipeline import run_steps
-    config = settings["test"]["config"]
+    config = settings.test.config
     if not config:
         raise InputError("--test needs test.config in the training settings: the experiment config whose topics "
                          "evaluate the final model (e.g. configs/scifact-local.yaml)")
-    overrides = [f"model={Path(final).resolve()}", "bm25.enabled=false", *settings["test"]["overrides"]]
-    experiment = load_experiment(config, overrides, workdir=Path(settings["output"]) / "test")
+    overrides = [f"model={Path(final).resolve()}", "bm25.enabled=false", *settings.test.overrides]
+    experiment = load_experiment(config, overrides, workdir=Path(settings.output) / "test")
     results = run_steps(experiment, ["encode", "index", "search", "eval"], force=True, progress=progress)
     topic_set = experiment.topic_sets[0]
     metrics = results[topic_set.name]["splade"]
-    measure = settings["validation"]["measure"] if settings["validation"]["measure"] in metrics else next(iter(metrics))
+    measure = settings.validation.measure if settings.validation.measure in metrics else next(iter(metrics))
     facts = json.loads(search_facts_path(topic_set.run).read_text(encoding="utf-8"))
     logger.info(f"test: {topic_set.name}: " + ", ".join(f"{m} {v:.4f}" for m, v in metrics.items())
                 + f", FLOPS {facts['flops']:.2f}")

@@ -20,9 +20,11 @@ from pathlib import Path
 
 from ..evaluate import evaluate
 from ..formats.artifacts import write_atomically
+from ..model.query_models import QueryEncoder, SpladeQueries
 from ..progress import bar_disabled
 from ..stats import query_costs
 from .exact import SparseIndex
+from .settings import ValidationSettings
 
 CURVE_JSON = "validation.json"
 CURVE_PNG = "validation.png"
@@ -38,11 +40,16 @@ def carve_validation(query_ids: list, size, seed: int) -> tuple[list, list]:
 
 
 class Validator:
-    """Encodes the corpus with the model under training and evaluates the validation queries on it."""
+    """Encodes the corpus with the model under training and evaluates the validation queries on it. Queries are
+    encoded by ``query_encoder`` (a :class:`~..model.query_models.QueryEncoder`: a fixed query side's), by default
+    the model under training itself at the validation's scale."""
 
-    def __init__(self, splade, corpus: dict, queries: dict, qrels: dict, settings: dict):
+    def __init__(self, splade, corpus: dict, queries: dict, qrels: dict, settings: ValidationSettings,
+                 query_encoder: QueryEncoder | None = None):
         self.splade, self.corpus, self.queries, self.qrels = splade, corpus, queries, qrels
         self.settings = settings
+        self.query_encoder = query_encoder or SpladeQueries(splade, scale=settings.scale,
+                                                            batch_size=settings.batch_size)
         self.doc_ids = list(corpus)
         self.index: SparseIndex | None = None
 
@@ -51,19 +58,18 @@ class Validator:
         from tqdm import tqdm
         s = self.settings
         texts = [self.corpus[d] for d in self.doc_ids]
-        chunk = s["batch_size"] * 16
+        chunk = s.batch_size * 16
         vectors: list = []
         with tqdm(total=len(texts), desc="encode corpus", unit="doc", disable=bar_disabled(progress), leave=False,
                   mininterval=1.0, file=sys.stderr) as bar:
             for start in range(0, len(texts), chunk):
-                vectors += self.splade.encode(texts[start:start + chunk], s["scale"], s["batch_size"])
+                vectors += self.splade.encode(texts[start:start + chunk], s.scale, s.batch_size)
                 bar.update(min(chunk, len(texts) - start))
         self.index = SparseIndex(self.doc_ids, vectors)
         return self.index
 
     def encode_queries(self, query_ids) -> list:
-        return self.splade.encode([self.queries[q] for q in query_ids], self.settings["scale"],
-                                  self.settings["batch_size"])
+        return self.query_encoder.encode_batch([self.queries[q] for q in query_ids])
 
     def evaluate(self, progress: bool | None = None) -> dict:
         """Encode the corpus (kept in :attr:`index` for mining) and evaluate the validation queries; the model is
@@ -79,11 +85,11 @@ class Validator:
             vectors = self.encode_queries(ids)
         finally:
             model.train(was_training)
-        run = index.run(ids, vectors, s["k"], s["min_idf"], s["remove_query"])
-        means, _ = evaluate(run, self.qrels, [s["measure"]])
-        kept = [index.kept_terms(v, s["min_idf"]) for v in vectors]
+        run = index.run(ids, vectors, s.k, s.min_idf, s.remove_query)
+        means, _ = evaluate(run, self.qrels, [s.measure])
+        kept = [index.kept_terms(v, s.min_idf) for v in vectors]
         costs = query_costs(kept, {t: index.df(t) for v in kept for t in v}, index.num_docs)
-        return {s["measure"]: round(means[s["measure"]], 6), "flops": round(costs["flops"], 4),
+        return {s.measure: round(means[s.measure], 6), "flops": round(costs["flops"], 4),
                 "query_terms": round(costs["query_terms"]["mean"], 2),
                 "document_terms": round(index.postings_count / index.num_docs, 2),
                 "seconds": round(time.time() - started, 1)}
