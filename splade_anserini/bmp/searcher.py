@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Sequence
 
 import numpy
 
@@ -123,11 +122,3 @@ class BmpSearcher(TermStatisticsSearcher):
         self.candidates.append(n)
         ranked = rank_hits([hit for hit in hits if hit[1] >= kth])[:k]
         return list(zip([d for d, _ in ranked], adjust_ties([s for _, s in ranked])))
-
-    def search(self, vector: dict, k: int) -> list:
-        return self.batch_search([vector], k)[0]
-
-    def batch_search(self, vectors: Sequence[dict], k: int, threads: int = 1) -> list:
-        """The k best (docid, score) of each query vector, each query timed (:attr:`latencies`); ``threads`` > 1
-        searches that many queries at once (the engine's search releases Python's lock)."""
-        return self.search_each(self._search, vectors, k, threads)

@@ -83,6 +83,15 @@ class TermStatisticsSearcher:
         """The query terms Lucene is sent (:func:`kept_terms`)."""
         return kept_terms(vector, self.df, self.num_docs, self.min_idf)
 
+    def search(self, vector: dict, k: int) -> list:
+        return self.batch_search([vector], k)[0]
+
+    def batch_search(self, vectors, k: int, threads: int = 1) -> list:
+        """The k best (docid, score) of each query vector, each query timed (:attr:`latencies`); ``threads`` > 1
+        searches that many queries at once (Seismic's and BMP's search release Python's lock; PISA overrides this
+        with its own threads). An engine gives ``_search(terms, k)``."""
+        return self.search_each(self._search, vectors, k, threads)
+
     def search_each(self, search, vectors, k: int, threads: int = 1) -> list:
         """``search(terms, k)`` for each query vector's kept terms, in input order, each query timed alone (appended
         to ``self.latencies``); with ``threads`` > 1 by a pool of threads, for engines whose native search releases

@@ -108,9 +108,6 @@ class PisaSearcher(TermStatisticsSearcher):
             queries, n = again, n * 2
         return done
 
-    def search(self, vector: dict, k: int) -> list[tuple[str, float]]:
-        return self.batch_search([vector], k)[0]
-
     def batch_search(self, vectors: Sequence[dict], k: int, threads: int = 1) -> list[list[tuple[str, float]]]:
         """The k best (docid, score) of each query vector, in input order; ``threads`` > 1 runs PISA's own
         threads over the queries, one thread times each query alone (:attr:`latencies`)."""

@@ -5,7 +5,6 @@ those it finds (see :mod:`splade_anserini.seismic`); their scores are exact sums
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
 
 import numpy
 
@@ -70,11 +69,3 @@ class SeismicSearcher(TermStatisticsSearcher):
         floor = hits[k - 1][1] if len(hits) >= k else -numpy.inf
         ranked = rank_hits([hit for hit in hits if hit[1] >= floor])[:k]
         return list(zip([d for d, _ in ranked], adjust_ties([s for _, s in ranked])))
-
-    def search(self, vector: dict, k: int) -> list:
-        return self.batch_search([vector], k)[0]
-
-    def batch_search(self, vectors: Sequence[dict], k: int, threads: int = 1) -> list:
-        """The k best (docid, score) of each query vector, each query timed (:attr:`latencies`); ``threads`` > 1
-        searches that many queries at once (the engine's search releases Python's lock)."""
-        return self.search_each(self._search, vectors, k, threads)
