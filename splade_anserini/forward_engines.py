@@ -58,11 +58,9 @@ def build_forward_engine_index(collection: str | Path, index: str | Path, engine
         reordering = None
         order = numpy.arange(forward.documents, dtype=numpy.int64)
         if reorder == "bp":
-            from .reorder import bp_order
-            ordering = time.time()
-            order, reordering = bp_order(forward, progress=progress)
+            from .reorder import cached_bp_order
+            order, reordering = cached_bp_order(forward, progress=progress)
             numpy.save(staging / ORDER, order)
-            reordering = dict(reordering, method="bp", seconds=round(time.time() - ordering, 2))
         building = time.time()
         if engine == "seismic":
             facts = write_seismic(forward, order, staging, build, verbose)

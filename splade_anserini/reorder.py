@@ -26,7 +26,10 @@ position order), so every engine built with ``--reorder bp`` gets the same order
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -40,6 +43,7 @@ from .formats.forward import ForwardIndex, write_forward_index
 log = logging.getLogger(__name__)
 
 ITERATIONS = 20  # swap passes per bisection (the paper's setting); a depth stops early when a pass swaps nothing
+ALGORITHM = 1  # part of a kept order's name: raise it when a change to this module changes the order it computes
 LEAF = 16  # stop splitting at this many documents (blocks of BMP are 32, PISA's 64)
 _CHUNK = 1 << 24  # postings read from the forward index at a time
 _GAIN = numpy.float32  # the gains' precision: the product reads half the bytes of float64; a gain is a sum of a
@@ -161,6 +165,57 @@ def bp_order(forward: ForwardIndex, *, iterations: int = ITERATIONS, leaf: int =
     return order, {"depth": depth, "swaps": swaps_total, "passes": passes, "iterations": iterations, "leaf": leaf}
 
 
+def cached_bp_order(forward: ForwardIndex, *, iterations: int = ITERATIONS, leaf: int = LEAF,
+                    progress: bool | None = None, cache: str | Path | None = None) -> tuple[numpy.ndarray, dict]:
+    """:func:`bp_order`, computed once per collection: BP costs minutes to hours (37 min at 1M documents) and gives
+    the same order every time, so building the Lucene, PISA, BMP and Seismic indexes of one collection pays it once.
+    The order is kept under ``cache`` (default ``$XDG_CACHE_HOME/splade-anserini/bp-orders``, 8 bytes a document),
+    named by a digest of what BP reads (every document's terms, the vocabulary) and its settings; a kept order is
+    checked (a permutation of the documents) before use, and the facts say where it came from (``cached``)."""
+    from .model.models import cache_dir
+    folder = Path(cache) if cache is not None else cache_dir() / "bp-orders"
+    path = folder / f"{forward_digest(forward, iterations, leaf)}.npy"
+    facts_path = path.with_suffix(".json")
+    if path.is_file() and facts_path.is_file():
+        try:
+            order, facts = numpy.load(path), json.loads(facts_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            log.warning("BP order cache %s is unreadable (%s); computing the order again", path, error)
+        else:
+            if len(order) == forward.documents and numpy.array_equal(numpy.sort(order),
+                                                                      numpy.arange(forward.documents)):
+                log.info("BP order of these %d documents reused from %s (computed in %.0f s)", forward.documents,
+                         path, facts.get("seconds", 0))
+                return order, dict(facts, cached=str(path))
+            log.warning("BP order cache %s is not a permutation of this collection's documents; computing the "
+                        "order again", path)
+    started = time.time()
+    order, facts = bp_order(forward, iterations=iterations, leaf=leaf, progress=progress)
+    facts = dict(facts, method="bp", seconds=round(time.time() - started, 2))
+    try:  # written under temporary names and renamed, so a reader never sees half an order
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f".{path.stem}.{os.getpid()}.partial.npy"
+        numpy.save(partial, order)
+        partial_facts = folder / f".{path.stem}.{os.getpid()}.partial.json"
+        partial_facts.write_text(json.dumps(facts), encoding="utf-8")
+        os.replace(partial, path)
+        os.replace(partial_facts, facts_path)
+    except OSError as error:  # a cache that cannot be written costs the next build time, nothing else
+        log.warning("BP order not kept in %s: %s", folder, error)
+    return order, facts
+
+
+def forward_digest(forward: ForwardIndex, iterations: int = ITERATIONS, leaf: int = LEAF) -> str:
+    """SHA-256 of what BP's order depends on: the settings, the vocabulary and every document's term ids."""
+    digest = hashlib.sha256(json.dumps({"method": "bp", "algorithm": ALGORITHM, "iterations": iterations, "leaf": leaf,
+                                        "documents": forward.documents}).encode())
+    digest.update("\n".join(forward.vocabulary).encode("utf-8"))
+    digest.update(numpy.ascontiguousarray(forward.offsets, dtype=numpy.int64).tobytes())
+    for begin in range(0, forward.postings, _CHUNK):
+        digest.update(numpy.ascontiguousarray(forward.terms[begin:begin + _CHUNK], dtype=numpy.uint32).tobytes())
+    return digest.hexdigest()
+
+
 def _gains(gains, degrees, towards, move, changed=None) -> None:
     """Each pair's gains (cost before - cost after) of a move from the left (column 2 p) and from the right (2 p + 1):
     from the left, towards - move[left - 1] + move[right], where towards is log2(left size / right size); the
@@ -219,11 +274,10 @@ def collection_order(collection: str | Path, scratch_parent: str | Path, *, prog
     scratch = Path(tempfile.mkdtemp(prefix=".reorder-", dir=scratch_parent))
     try:
         forward = write_forward_index(collection, scratch, progress)
-        started = time.time()
-        order, facts = bp_order(forward, progress=progress)
+        order, facts = cached_bp_order(forward, progress=progress)
         ids = list(forward.ids)
         del forward  # its memory maps, before the directory goes
-        return order, ids, dict(facts, method="bp", seconds=round(time.time() - started, 2))
+        return order, ids, facts
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

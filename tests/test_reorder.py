@@ -69,3 +69,44 @@ def test_pisa_reordered_holds_bp_order_and_writes_the_same_run(demo_collection, 
     assert run_bytes(reordered, tmp_path / "bp10.trec", "pisa", encoder, k=10) == run_bytes(
         plain, tmp_path / "c10.trec", "pisa", encoder, k=10)
     assert numpy.array_equal(numpy.load(reordered / "term_df.npy"), numpy.load(plain / "term_df.npy"))
+
+
+def test_bp_order_is_computed_once_per_collection_and_a_bad_kept_order_is_recomputed(demo_collection, bp_ids,
+                                                                                     tmp_path, caplog):
+    from splade_anserini.formats.forward import write_forward_index
+    from splade_anserini.reorder import cached_bp_order
+    forward = write_forward_index(demo_collection, tmp_path, progress=False)
+    cache = tmp_path / "cache"
+    first, facts = cached_bp_order(forward, cache=cache, progress=False)
+    assert "cached" not in facts and [forward.ids[row] for row in first] == bp_ids
+    (kept,) = cache.glob("*.npy")
+    again, facts_again = cached_bp_order(forward, cache=cache, progress=False)
+    assert numpy.array_equal(again, first) and facts_again["cached"] == str(kept)
+    assert facts_again["seconds"] == facts["seconds"]  # the cost of computing it, not of reading it
+    # other settings are another order, kept beside it
+    cached_bp_order(forward, cache=cache, leaf=4, progress=False)
+    assert len(list(cache.glob("*.npy"))) == 2
+    # a kept order that is not a permutation of the documents is not trusted
+    numpy.save(kept, numpy.zeros(forward.documents, dtype=numpy.int64))
+    with caplog.at_level("WARNING", logger="splade_anserini"):
+        recomputed, facts_recomputed = cached_bp_order(forward, cache=cache, progress=False)
+    assert "not a permutation" in caplog.text and "cached" not in facts_recomputed
+    assert numpy.array_equal(recomputed, first)
+    assert numpy.array_equal(numpy.load(kept), first)  # and the good order is kept again
+
+
+def test_bp_order_cache_tells_collections_apart(demo_collection, tmp_path, tmp_path_factory):
+    """Two collections of as many documents and postings, one term moved, do not share a kept order; the same
+    collection read again does."""
+    import dataclasses
+
+    from splade_anserini.formats.forward import write_forward_index
+    from splade_anserini.reorder import forward_digest
+    forward = write_forward_index(demo_collection, tmp_path, progress=False)
+    terms = numpy.array(forward.terms)
+    terms[0] = (terms[0] + 1) % len(forward.vocabulary)
+    other = dataclasses.replace(forward, terms=terms)
+    assert forward_digest(other) != forward_digest(forward)
+    assert forward_digest(forward, leaf=4) != forward_digest(forward)
+    assert forward_digest(forward) == forward_digest(write_forward_index(demo_collection, tmp_path_factory.mktemp("again"),
+                                                                        progress=False))
