@@ -228,7 +228,7 @@ def java_tie_adjuster(scores):
 def test_tie_adjustment_follows_anserinis_rule():
     import random
 
-    from splade_anserini.lucene.searcher import adjust_ties
+    from splade_anserini.formats.runs import adjust_ties
     rng = random.Random(7)
     cases = [[], [3.0], [15.0] * 40 + [12.0, 12.0, 7.5], [120207.0, 120207.0, 99.0],
              [1.0] * 50 + [0.99986, 0.99986, 0.5],  # steps carry a run across a gap above 1e-4: the slow path

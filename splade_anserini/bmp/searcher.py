@@ -22,9 +22,8 @@ from ..errors import InputError
 from ..formats.artifacts import BMP_INDEX, read_manifest
 from ..formats.forward import ForwardStatistics, exact_scores, read_forward_index
 from ..formats.postings import requantize
-from ..formats.runs import rank_hits
+from ..formats.runs import anserini_top_k
 from ..formats.topics import TermStatisticsSearcher
-from ..lucene.searcher import adjust_ties  # a pure function: Anserini's score rounding, no JVM
 from . import QUERY_TOP, BmpSearch, load_bmp, query_scale
 from .indexer import INDEX_FILE, PADDING_ID, PADDING_TERM, SCALE_TERM
 
@@ -92,9 +91,8 @@ class BmpSearcher(TermStatisticsSearcher):
         exact = exact_scores(self._forward, numpy.arange(self.num_docs), terms, self._statistics.term_ids)
         rows = numpy.flatnonzero(exact > 0)
         kth = numpy.sort(exact[rows])[-k] if len(rows) >= k else 0
-        rows = rows[exact[rows] >= kth]
-        ranked = rank_hits([(self._forward.ids[r], float(exact[r])) for r in rows.tolist()])[:k]
-        return list(zip([d for d, _ in ranked], adjust_ties([s for _, s in ranked])))
+        rows = rows[exact[rows] >= kth]  # only these need their external ids
+        return anserini_top_k([(self._forward.ids[r], float(exact[r])) for r in rows.tolist()], k)
 
     def _search(self, terms: dict, k: int) -> list:
         query = {term: float(weight) for term, weight in terms.items()}
@@ -120,5 +118,4 @@ class BmpSearcher(TermStatisticsSearcher):
                 break
             n *= GROWTH
         self.candidates.append(n)
-        ranked = rank_hits([hit for hit in hits if hit[1] >= kth])[:k]
-        return list(zip([d for d, _ in ranked], adjust_ties([s for _, s in ranked])))
+        return anserini_top_k(hits, k)

@@ -8,9 +8,13 @@ config, when a config made it).
 
 from __future__ import annotations
 
+import heapq
 import math
 from operator import itemgetter
 from pathlib import Path
+from typing import Sequence
+
+import numpy
 
 from ..errors import InputError
 from ..settings import RUN_FORMATS
@@ -65,6 +69,51 @@ def rank_hits(hits: list) -> list:
     hits = sorted(hits, key=itemgetter(0))
     hits.sort(key=itemgetter(1), reverse=True)  # reverse keeps equal scores in docid order: Python sorts are stable
     return hits
+
+
+def anserini_top_k(hits: list, k: int) -> list:
+    """The top ``k`` of (docid, score) ``hits``, in any order, as Anserini reports them: ranked by score, then docid
+    (so the cut at k among tied scores is Anserini's, whatever order the engine found them in), with the scores
+    Anserini prints (:func:`adjust_ties`). Every engine's hits end here; the engines fetch enough hits that all the
+    documents tied with the k-th score are in ``hits``."""
+    if len(hits) > k:
+        floor = heapq.nlargest(k, (score for _, score in hits))[-1]
+        hits = [hit for hit in hits if hit[1] >= floor]  # fewer to sort
+    ranked = rank_hits(hits)[:k]
+    return list(zip([docid for docid, _ in ranked], adjust_ties([score for _, score in ranked])))
+
+
+_F32 = numpy.float32
+_TIE_GAP, _TIE_STEP = _F32(1e-4), _F32(1e-6)
+
+
+def adjust_ties(scores: Sequence[float]) -> list[float]:
+    """Anserini's ``ScoreTiesAdjusterReranker``, to the bit, for ranked scores: round each to 4 decimals, then
+    lower the n-th member of a run of (near-)ties by n * 1e-6, in float32 as Java does. Anserini (and so Pyserini)
+    reports these scores; where the float can hold the step they keep trec_eval, which re-sorts ties by docid
+    descending, on the run's own order."""
+    if not len(scores):
+        return []
+    wide = numpy.asarray(scores, dtype=numpy.float64) * 10000.0
+    whole = numpy.floor(wide)
+    whole += (wide - whole) >= 0.5  # Java's Math.round: half up
+    rounded = (whole / 10000.0).astype(numpy.float32)
+    # Fast path: a run continues while the previous (adjusted) score is within 1e-4 of this one. Assume the runs
+    # are those of the rounded scores, adjust, then confirm the assumption on the adjusted scores.
+    tied = numpy.empty(len(rounded), dtype=bool)
+    tied[0] = False
+    tied[1:] = (rounded[:-1] - rounded[1:]) <= _TIE_GAP
+    starts = numpy.flatnonzero(~tied)
+    positions = numpy.arange(len(rounded))
+    dup = (positions - starts[numpy.searchsorted(starts, positions, side="right") - 1]).astype(numpy.float32)
+    adjusted = rounded - _TIE_STEP * dup
+    if numpy.array_equal(tied[1:], (adjusted[:-1] - rounded[1:]) <= _TIE_GAP):
+        return adjusted.astype(numpy.float64).tolist()
+    out, run = rounded.copy(), 0  # the exact sequential rule, for the rare run whose steps cross a gap
+    for i in range(1, len(out)):
+        run = run + 1 if out[i - 1] - out[i] <= _TIE_GAP else 0
+        out[i] = out[i] - _TIE_STEP * _F32(run)
+    return out.astype(numpy.float64).tolist()
 
 
 def format_run(results: dict, k: int, tag: str, remove_query: bool = False, run_format: str = "trec") -> list[str]:

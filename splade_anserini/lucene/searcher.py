@@ -3,10 +3,11 @@
 :class:`ImpactSearcher` scores exactly as Anserini's ``SimpleImpactSearcher`` (the engine behind Pyserini's
 ``LuceneImpactSearcher``): the same query (``BagOfWordsQueryGenerator`` over the ``contents`` field), the same
 ``ImpactSimilarity``, the same ranking (score, then external docid ascending), the same reported scores (Anserini
-nudges tied scores apart, see :func:`adjust_ties`). It differs in how hits cross into Python: Anserini reads every
-hit's stored document and Pyserini wraps every hit in a Java object, which at k=1000 costs more than the scoring.
-Here Lucene doc ids are mapped to external ids once per index (see :func:`.reader.docid_table`) and each query's hits
-come back as one JSON string. Queries run on several threads (the JVM releases Python's lock while Lucene works).
+nudges tied scores apart, see :func:`..formats.runs.adjust_ties`). It differs in how hits cross into Python: Anserini
+reads every hit's stored document and Pyserini wraps every hit in a Java object, which at k=1000 costs more than the
+scoring. Here Lucene doc ids are mapped to external ids once per index (see :func:`.reader.docid_table`) and each
+query's hits come back as one JSON string. Queries run on several threads (the JVM releases Python's lock while
+Lucene works).
 
 Query terms are kept as Pyserini keeps them: a term is used when it occurs in the index and its idf, ``ln(N/df)``,
 is above ``min_idf`` (default 0, so a term found in every document is dropped, as Pyserini does). A negative
@@ -26,7 +27,7 @@ from typing import Sequence
 import numpy
 
 from ..errors import InputError, SpladeAnseriniWarning
-from ..formats.runs import rank_hits
+from ..formats.runs import anserini_top_k
 from ..formats.topics import kept_terms
 from .jvm import start_jvm
 from .reader import close_reader, docid_table, open_reader
@@ -40,39 +41,6 @@ MAX_CLAUSES = 1 << 17
 TEXT_INDEX_MEAN_TF = 2.0
 _DOC = re.compile(r'"doc":(\d+)')
 _SCORE = re.compile(r'"score":([^,}]+)')
-
-
-_F32 = numpy.float32
-_TIE_GAP, _TIE_STEP = _F32(1e-4), _F32(1e-6)
-
-
-def adjust_ties(scores: Sequence[float]) -> list[float]:
-    """Anserini's ``ScoreTiesAdjusterReranker``, to the bit, for ranked scores: round each to 4 decimals, then
-    lower the n-th member of a run of (near-)ties by n * 1e-6, in float32 as Java does. Anserini (and so Pyserini)
-    reports these scores; where the float can hold the step they keep trec_eval, which re-sorts ties by docid
-    descending, on the run's own order."""
-    if not len(scores):
-        return []
-    wide = numpy.asarray(scores, dtype=numpy.float64) * 10000.0
-    whole = numpy.floor(wide)
-    whole += (wide - whole) >= 0.5  # Java's Math.round: half up
-    rounded = (whole / 10000.0).astype(numpy.float32)
-    # Fast path: a run continues while the previous (adjusted) score is within 1e-4 of this one. Assume the runs
-    # are those of the rounded scores, adjust, then confirm the assumption on the adjusted scores.
-    tied = numpy.empty(len(rounded), dtype=bool)
-    tied[0] = False
-    tied[1:] = (rounded[:-1] - rounded[1:]) <= _TIE_GAP
-    starts = numpy.flatnonzero(~tied)
-    positions = numpy.arange(len(rounded))
-    dup = (positions - starts[numpy.searchsorted(starts, positions, side="right") - 1]).astype(numpy.float32)
-    adjusted = rounded - _TIE_STEP * dup
-    if numpy.array_equal(tied[1:], (adjusted[:-1] - rounded[1:]) <= _TIE_GAP):
-        return adjusted.astype(numpy.float64).tolist()
-    out, run = rounded.copy(), 0  # the exact sequential rule, for the rare run whose steps cross a gap
-    for i in range(1, len(out)):
-        run = run + 1 if out[i - 1] - out[i] <= _TIE_GAP else 0
-        out[i] = out[i] - _TIE_STEP * _F32(run)
-    return out.astype(numpy.float64).tolist()
 
 
 class ImpactSearcher:
@@ -190,9 +158,8 @@ class ImpactSearcher:
                 break
             n *= 2
         floor = hits[k - 1][1] if len(hits) >= k else -math.inf
-        kept = [(doc, score) for doc, score in hits if score >= floor]
-        ranked = rank_hits(list(zip(self._docids.lookup([doc for doc, _ in kept]), [score for _, score in kept])))[:k]
-        return list(zip([docid for docid, _ in ranked], adjust_ties([score for _, score in ranked])))
+        kept = [(doc, score) for doc, score in hits if score >= floor]  # only these need their external ids
+        return anserini_top_k(list(zip(self._docids.lookup([doc for doc, _ in kept]), [score for _, score in kept])), k)
 
     def search(self, vector: dict, k: int) -> list[tuple[str, float]]:
         """The k best (docid, score) for one query vector {term: weight}, ranked as Anserini ranks them."""

@@ -11,7 +11,6 @@ its internal docid), and Anserini's reported scores (:func:`adjust_ties`).
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Sequence
@@ -20,9 +19,8 @@ import numpy
 
 from ..errors import InputError
 from ..formats.artifacts import PISA_INDEX, read_manifest
-from ..formats.runs import rank_hits
+from ..formats.runs import anserini_top_k
 from ..formats.topics import TermStatisticsSearcher
-from ..lucene.searcher import adjust_ties  # a pure function: Anserini's score rounding, no JVM
 from . import BLOCK_SIZE, ENCODING, SCORER, load_pisa
 from .indexer import LEXICONS, TERM_DF, TERMS
 from .statistics import PisaTermStatistics
@@ -101,10 +99,7 @@ class PisaSearcher(TermStatisticsSearcher):
                 if len(found) >= n and found[-1][1] >= found[k - 1][1]:
                     again.append((position, terms))
                 else:
-                    floor = found[k - 1][1] if len(found) >= k else -math.inf
-                    ranked = rank_hits([hit for hit in found if hit[1] >= floor])[:k]
-                    done[position] = list(zip([docid for docid, _ in ranked],
-                                              adjust_ties([score for _, score in ranked])))
+                    done[position] = anserini_top_k(found, k)
             queries, n = again, n * 2
         return done
 

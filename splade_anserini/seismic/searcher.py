@@ -11,9 +11,8 @@ import numpy
 from ..errors import InputError
 from ..formats.artifacts import SEISMIC_INDEX, read_manifest
 from ..formats.forward import ForwardStatistics, read_forward_index
-from ..formats.runs import rank_hits
+from ..formats.runs import anserini_top_k
 from ..formats.topics import TermStatisticsSearcher
-from ..lucene.searcher import adjust_ties  # a pure function: Anserini's score rounding, no JVM
 from . import SeismicSearch, load_seismic
 from .indexer import INDEX_FILE
 
@@ -66,6 +65,4 @@ class SeismicSearcher(TermStatisticsSearcher):
             if len(hits) < n or hits[-1][1] < hits[k - 1][1] or n >= self.num_docs:
                 break
             n *= 2
-        floor = hits[k - 1][1] if len(hits) >= k else -numpy.inf
-        ranked = rank_hits([hit for hit in hits if hit[1] >= floor])[:k]
-        return list(zip([d for d, _ in ranked], adjust_ties([s for _, s in ranked])))
+        return anserini_top_k(hits, k)
