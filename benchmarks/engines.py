@@ -10,8 +10,8 @@ nDCG@10 and R@1000 come from the k = 1000 hits, and each engine's hits are compa
 Lucene, PISA, BMP (safe, rescored) and Seismic are built in collection order and reordered by BP (``--reorder bp``;
 ``--orders``: BP is computed once per collection and kept, so only the first BP-ordered build pays for it); Seismic
 is built with its defaults and searched at three operating points (``SEISMIC_POINTS``); the new engines are built in
-a child process, timed, with its peak memory. Every engine's hits are compared with Lucene's (exact search): overlap@10 and
-overlap@1000, the share of Lucene's top k the engine returns, averaged over queries. The last line is
+a child process, timed, with its peak memory. Every engine's hits are compared with Lucene's (exact search):
+overlap@10 and overlap@1000, the share of Lucene's top k the engine returns, averaged over queries. The last line is
 ``fastest exact-quality engine: NAME p50 X ms at N (Lucene Y ms, Z x)``: among the engines whose overlap@10 with
 Lucene is >= 0.99 on every real collection, the fastest at k = 10 on the largest collection benchmarked.
 
@@ -279,8 +279,8 @@ def engines_of(case: Case, args) -> list:
         for reorder in orders:
             bmp, manifest = build(case, workdir, "bmp", reorder=reorder)
             engines.append((f"BMP safe{', BP order' if reorder else ''}", partial(BmpSearcher, bmp), bmp, manifest))
-        # BMP by itself: its own rounded scores, no rescoring and so no proof of Lucene's top k; what the exact rows
-        # above pay for their exactness is the difference
+        # BMP by itself on the last order's index: its own rounded scores, no rescoring and so no proof of Lucene's
+        # top k; what the exact rows above pay for their exactness is the difference
         from splade_anserini.bmp import BmpSearch
         engines.append((f"BMP safe, its own rounded scores{', BP order' if reorder else ''}",
                         partial(BmpSearcher, bmp, settings=BmpSearch(rescore=False)), bmp, manifest))
@@ -378,9 +378,9 @@ def main() -> None:
                         choices=("lucene", "scipy", "pisa", "bmp", "seismic"),
                         help="engines to benchmark (Lucene always; scipy: every document scored, the exact floor)")
     parser.add_argument("--orders", "--bmp-orders", nargs="+", default=["collection", "bp"],
-                        choices=("collection", "bp"), help="document orders of the Lucene, PISA, BMP and Seismic indexes "
-                        "benchmarked: collection order, BP's (index --reorder bp); overlaps are against Lucene in "
-                        "collection order")
+                        choices=("collection", "bp"), help="document orders of the Lucene, PISA, BMP and Seismic "
+                        "indexes benchmarked: collection order, BP's (index --reorder bp); overlaps are against Lucene "
+                        "in collection order")
     parser.add_argument("--breakdown", action="store_true", help="also where Lucene's k = 10 time goes (query "
                         "building, the search call, the TopDocs JSON, ranking), beside the scipy floor")
     parser.add_argument("--sets", nargs="+", default=list(SHARED_SETS), choices=list(SHARED_SETS),

@@ -75,8 +75,7 @@ def test_bmp_safe_mode_is_a_brute_force_scorer_with_bmps_rounding(demo_bmp, enco
     from splade_anserini.formats.forward import exact_scores
     from splade_anserini.formats.postings import requantize
     from splade_anserini.formats.readers import read_topics
-    from splade_anserini.formats.runs import rank_hits
-    from splade_anserini.formats.runs import adjust_ties
+    from splade_anserini.formats.runs import adjust_ties, rank_hits
     vectors = encoder.encode_batch([q.text for q in read_topics(DEMO / "queries.tsv")])
     with BmpSearcher(demo_bmp, settings=BmpSearch(rescore=False)) as searcher:
         forward = searcher._forward

@@ -14,8 +14,6 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Sequence
 
-import numpy
-
 from ..errors import InputError
 from ..settings import RUN_FORMATS
 from .artifacts import check_separate, write_atomically
@@ -83,10 +81,6 @@ def anserini_top_k(hits: list, k: int) -> list:
     return list(zip([docid for docid, _ in ranked], adjust_ties([score for _, score in ranked])))
 
 
-_F32 = numpy.float32
-_TIE_GAP, _TIE_STEP = _F32(1e-4), _F32(1e-6)
-
-
 def adjust_ties(scores: Sequence[float]) -> list[float]:
     """Anserini's ``ScoreTiesAdjusterReranker``, to the bit, for ranked scores: round each to 4 decimals, then
     lower the n-th member of a run of (near-)ties by n * 1e-6, in float32 as Java does. Anserini (and so Pyserini)
@@ -94,6 +88,9 @@ def adjust_ties(scores: Sequence[float]) -> list[float]:
     descending, on the run's own order."""
     if not len(scores):
         return []
+    import numpy  # here, not at the top: this module reads and writes plain files, and fuse needs no numpy
+    f32 = numpy.float32
+    tie_gap, tie_step = f32(1e-4), f32(1e-6)
     wide = numpy.asarray(scores, dtype=numpy.float64) * 10000.0
     whole = numpy.floor(wide)
     whole += (wide - whole) >= 0.5  # Java's Math.round: half up
@@ -102,17 +99,17 @@ def adjust_ties(scores: Sequence[float]) -> list[float]:
     # are those of the rounded scores, adjust, then confirm the assumption on the adjusted scores.
     tied = numpy.empty(len(rounded), dtype=bool)
     tied[0] = False
-    tied[1:] = (rounded[:-1] - rounded[1:]) <= _TIE_GAP
+    tied[1:] = (rounded[:-1] - rounded[1:]) <= tie_gap
     starts = numpy.flatnonzero(~tied)
     positions = numpy.arange(len(rounded))
     dup = (positions - starts[numpy.searchsorted(starts, positions, side="right") - 1]).astype(numpy.float32)
-    adjusted = rounded - _TIE_STEP * dup
-    if numpy.array_equal(tied[1:], (adjusted[:-1] - rounded[1:]) <= _TIE_GAP):
+    adjusted = rounded - tie_step * dup
+    if numpy.array_equal(tied[1:], (adjusted[:-1] - rounded[1:]) <= tie_gap):
         return adjusted.astype(numpy.float64).tolist()
     out, run = rounded.copy(), 0  # the exact sequential rule, for the rare run whose steps cross a gap
     for i in range(1, len(out)):
-        run = run + 1 if out[i - 1] - out[i] <= _TIE_GAP else 0
-        out[i] = out[i] - _TIE_STEP * _F32(run)
+        run = run + 1 if out[i - 1] - out[i] <= tie_gap else 0
+        out[i] = out[i] - tie_step * f32(run)
     return out.astype(numpy.float64).tolist()
 
 
