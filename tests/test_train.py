@@ -507,6 +507,22 @@ def test_resuming_a_run_gives_the_weights_of_an_uninterrupted_run(tmp_path, demo
     assert (tmp_path / "whole" / "validation.png").stat().st_size > 0
 
 
+def test_a_resumed_inference_free_run_saves_after_its_starting_checkpoint_is_pruned(tmp_path, demo_split,
+                                                                                   demo_candidates):
+    """Pruning deletes the checkpoint a run resumed from once a newer and a better one exist; the inference-free
+    query side must not need its files afterwards (it once reloaded its tokenizer from there when saving)."""
+    import shutil
+    _, _, candidates = demo_candidates
+    common = [f"data.candidates={candidates}", "query_model=idf", "checkpoint_every=1", "validation.every=100"]
+    train(supervised_settings(tmp_path, "if", demo_split, *common, "max_steps=1"), progress=False)
+    trainer = Trainer(supervised_settings(tmp_path, "if", demo_split, *common, "max_steps=3"), resume=True)
+    assert trainer.step == 1
+    shutil.rmtree(tmp_path / "if" / "checkpoint-000001")  # what _prune does once step 2 is saved and not the best
+    final = trainer.run(progress=False)
+    assert json.loads((final / "query_model.json").read_text())["query_model"] == "idf"
+    assert (tmp_path / "if" / "checkpoint-000003").is_dir()
+
+
 @pytest.mark.slow
 def test_training_runs_without_java_or_pyserini_given_mined_candidates(tmp_path, demo_split, demo_candidates):
     """With BM25's candidates mined beforehand, training (model-mined negatives, teacher, validation) needs neither

@@ -105,6 +105,10 @@ class InferenceFreeSide:
         self.spec, self.max_length = spec, max_length  # max_length: of the queries validation encodes
         self.tokenizer = QueryTokenizer(splade.path)
         self.tokenizer_source = splade.path
+        # loaded now, not when a checkpoint is saved: the run may have started from a checkpoint that pruning
+        # has since deleted
+        from transformers import AutoTokenizer
+        self.tokenizer_files = AutoTokenizer.from_pretrained(model_files(splade.path))
         self.ids = {token: index for index, token in enumerate(splade.vocab)}
         self.vocab_size = splade.vocab_size
         self.device = splade.device
@@ -145,13 +149,12 @@ class InferenceFreeSide:
     def _save_static(self, folder: Path) -> None:
         """The table as a frozen SparseStaticEmbedding (weights over the vocabulary, its tokenizer)."""
         from safetensors.torch import save_file
-        from transformers import AutoTokenizer
         weight = torch.zeros(self.vocab_size, dtype=torch.float32)
         for token, value in self.table.items():
             weight[self.ids[token]] = value
         folder.mkdir(parents=True, exist_ok=True)
         save_file({"weight": weight}, str(folder / STATIC_WEIGHTS))
-        AutoTokenizer.from_pretrained(model_files(self.tokenizer_source)).save_pretrained(folder)
+        self.tokenizer_files.save_pretrained(folder)
         (folder / MODULE_CONFIG).write_text(json.dumps({"frozen": True}, indent=2) + "\n", encoding="utf-8")
 
 
