@@ -9,9 +9,10 @@ searches them: one thread, each query timed alone (p50, p99; the topics are repe
 nDCG@10 and R@1000 come from the k = 1000 hits, and each engine's hits are compared with Lucene's query by query.
 Lucene, PISA, BMP (safe, rescored) and Seismic are built in collection order and reordered by BP (``--reorder bp``;
 ``--orders``: BP is computed once per collection and kept, so only the first BP-ordered build pays for it); Seismic
-is built with its defaults and searched at three operating points (``SEISMIC_POINTS``); the new engines are built in
-a child process, timed, with its peak memory. Every engine's hits are compared with Lucene's (exact search):
-overlap@10 and overlap@1000, the share of Lucene's top k the engine returns, averaged over queries. The last line is
+is built with its defaults (or ``--seismic-build``) and searched at three operating points (``SEISMIC_POINTS``, or
+``--seismic-points``); the new engines are built in a child process, timed, with its peak memory. Every engine's
+hits are compared with Lucene's (exact search): overlap@10 and overlap@1000, the share of Lucene's top k the engine
+returns, averaged over queries. The last line is
 ``fastest exact-quality engine: NAME p50 X ms at N (Lucene Y ms, Z x)``: among the engines whose overlap@10 with
 Lucene is >= 0.99 on every real collection, the fastest at k = 10 on the largest collection benchmarked.
 
@@ -95,18 +96,22 @@ def scale_case(args) -> Case | None:
 
 
 def build(case: Case, workdir: Path, engine: str, bits: int | None = None, reorder: str | None = None,
-          **options) -> tuple[Path, dict]:
+          engine_options: tuple = (), **options) -> tuple[Path, dict]:
+    """The engine's index of the collection (built when missing). ``engine_options``: (option, value) pairs of
+    ``splade-anserini index`` for Seismic and BMP (e.g. ("seismic-knn", "10")), which also name the index."""
     from splade_anserini.formats.artifacts import read_manifest
     from splade_anserini.index import build_index
     from splade_anserini.settings import IndexSettings
-    index = workdir / f"{case.name.replace(' ', '-')}.{engine}{bits or ''}{'.' + reorder if reorder else ''}"
+    suffix = "".join(f".{option.split('-', 1)[-1]}{value}" for option, value in engine_options)
+    index = workdir / f"{case.name.replace(' ', '-')}.{engine}{bits or ''}{'.' + reorder if reorder else ''}{suffix}"
     if not (index / "manifest.json").is_file():
         if engine in ("seismic", "bmp"):  # in a child process: its peak memory is the build's
             started = time.perf_counter()
             child = subprocess.run([sys.executable, "-c", EXPORT_CHILD, "index", "--collection", str(case.collection),
                                     "--index", str(index), "--engine", engine, "--quiet",
-                                    *(["--reorder", reorder] if reorder else [])], check=True, capture_output=True,
-                                   text=True)
+                                    *(["--reorder", reorder] if reorder else []),
+                                    *(f"--{option}={value}" for option, value in engine_options)],
+                                   check=True, capture_output=True, text=True)
             Path(f"{index}.build.json").write_text(json.dumps({
                 "seconds": time.perf_counter() - started, "peak_mib": int(child.stdout.split()[-1]) / 2 ** 10}))
         else:
@@ -287,12 +292,15 @@ def engines_of(case: Case, args) -> list:
     if "seismic" in args.engines:
         from splade_anserini.seismic import SeismicSearch
         from splade_anserini.seismic.searcher import SeismicSearcher
+        built = ", built " + " ".join(f"{o}={v}" for o, v in args.seismic_build) if args.seismic_build else ""
         for reorder in orders:  # Seismic clusters each list itself; the order is measured, not assumed, to matter
-            seismic, manifest = build(case, workdir, "seismic", reorder=reorder)
-            for cut, heap in SEISMIC_POINTS:
-                engines.append((f"Seismic cut {cut} heap {heap}{', BP order' if reorder else ''}",
+            seismic, manifest = build(case, workdir, "seismic", reorder=reorder,
+                                      engine_options=tuple(args.seismic_build))
+            for cut, heap, knn in args.seismic_points:
+                engines.append((f"Seismic cut {cut} heap {heap}{f' knn {knn}' if knn else ''}{built}"
+                                f"{', BP order' if reorder else ''}",
                                 partial(SeismicSearcher, seismic, settings=SeismicSearch(query_cut=cut,
-                                                                                         heap_factor=heap)),
+                                                                                         heap_factor=heap, n_knn=knn)),
                                 seismic, manifest))
     return engines
 
@@ -353,6 +361,25 @@ def bench(case: Case, args) -> dict:
     return rows
 
 
+def seismic_point(text: str) -> tuple:
+    """CUT/HEAP[/KNN] -> (query_cut, heap_factor, n_knn)."""
+    parts = text.split("/")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError
+        return int(parts[0]), float(parts[1]), int(parts[2]) if len(parts) == 3 else 0
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not CUT/HEAP[/KNN], e.g. 10/0.7 or 5/0.9/10") from None
+
+
+def seismic_build(text: str) -> tuple:
+    """OPTION=VALUE -> ("seismic-OPTION", VALUE), an option of ``index --engine seismic``."""
+    option, equals, value = text.partition("=")
+    if not equals or not option or not value:
+        raise argparse.ArgumentTypeError(f"{text!r} is not OPTION=VALUE, e.g. knn=10")
+    return f"seismic-{option.replace('_', '-')}", value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--collection", type=Path, help="benchmark this collection only (with --topics)")
@@ -385,6 +412,13 @@ def main() -> None:
                         "building, the search call, the TopDocs JSON, ranking), beside the scipy floor")
     parser.add_argument("--sets", nargs="+", default=list(SHARED_SETS), choices=list(SHARED_SETS),
                         help="which real collections")
+    parser.add_argument("--seismic-points", nargs="+", type=seismic_point,
+                        default=[(cut, heap, 0) for cut, heap in SEISMIC_POINTS], metavar="CUT/HEAP[/KNN]",
+                        help="Seismic's search operating points: query_cut/heap_factor[/n_knn] (default: "
+                             + " ".join(f"{cut}/{heap}" for cut, heap in SEISMIC_POINTS) + ")")
+    parser.add_argument("--seismic-build", nargs="+", type=seismic_build, default=[], metavar="OPTION=VALUE",
+                        help="Seismic build settings as index's --seismic-OPTION (e.g. knn=10 postings=6000); they "
+                             "name the index, so each setting gets its own")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     from splade_anserini.lucene.jvm import start_jvm

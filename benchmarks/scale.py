@@ -2,8 +2,12 @@
 
 1. The source: the DL19 pool (10,818 MS MARCO passages) encoded with splade-tiny (cached under --cache).
 2. Synthetic collections of N documents (--docs, default 100k and 1M; cached): each document is a random real one
-   that keeps each of its terms with probability KEEP and replaces the others, weights kept, by terms drawn in
-   proportion to their document frequency in the source, so posting lists grow as in a real corpus.
+   that keeps each of its terms with probability --keep (0.8) and replaces the others, weights kept, by terms drawn
+   in proportion to their document frequency in the source, so posting lists grow as in a real corpus. At 1M each
+   real passage has about 92 such copies, which makes a query's top 10 a set of near-duplicates. --sources S makes
+   each document from S random real ones (each term of each kept with probability keep / S, the rest replaced as
+   above), so copies of one passage share fewer terms and no two documents share their sources:
+   ``--keep 0.6 --sources 2`` gives documents that hold 30 % of a passage's terms where the default holds 80 %.
 3. For each N, each step in a child process of its own (so its peak RSS is its own): indexing with Anserini's
    IndexCollection and with ours (the same threads), index size, the docid table (built, then loaded), and search of
    the DL19 + SciFact queries: one-thread p50/p99 and all-thread q/s at k=10 and k=1000, start-up (index open and
@@ -13,6 +17,7 @@
    indexing at the largest N.
 
     python benchmarks/scale.py [--docs 100000 1000000] [--threads N] [--cache /tmp/splade-anserini-scale]
+    python benchmarks/scale.py --docs 1000000 --keep 0.6 --sources 2 --collections-only   # build, measure nothing
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 DL19, SCIFACT = SHARED / "trec-dl-2019-passage-judged", SHARED / "beir-scifact"
 MSMARCO_PASSAGES = 8_841_823
-KEEP = 0.8  # share of a source document's terms a synthetic document keeps
+KEEP = 0.8  # share of a source document's terms a synthetic document keeps (the default of --keep)
 TOP_KS = (8, 16, 32)
 DOCS_PER_FILE = 100_000
 
@@ -140,9 +145,11 @@ def source_collection(cache: Path) -> Path:
     return target
 
 
-def synthetic_collection(cache: Path, source: Path, docs: int, seed: int = 0) -> Path:
-    """``docs`` documents recombined from the source's vectors (cached)."""
-    target = cache / f"synthetic-{docs}"
+def synthetic_collection(cache: Path, source: Path, docs: int, keep: float = KEEP, sources: int = 1,
+                         seed: int = 0) -> Path:
+    """``docs`` documents recombined from the source's vectors (cached; named by their settings if not the default)."""
+    name = f"synthetic-{docs}" if (keep, sources) == (KEEP, 1) else f"synthetic-{docs}-keep{keep:g}-sources{sources}"
+    target = cache / name
     if (target / "manifest.json").is_file():
         return target
     from splade_anserini.formats.collection import CollectionWriter, load_collection
@@ -157,16 +164,23 @@ def synthetic_collection(cache: Path, source: Path, docs: int, seed: int = 0) ->
     rng = random.Random(seed)
     pool = rng.choices(terms, weights=counts, k=1 << 20)  # df-weighted draws, used round-robin
     drawn = 0
+    share = keep / sources
+    replaced = (1 - keep) / (sources - keep) if sources > 1 else 1.0
     writer = CollectionWriter(target, docs_per_file=DOCS_PER_FILE)
     for n in range(docs):
-        original = vectors[rng.randrange(len(vectors))]
         vector, dropped = {}, []
-        for term, weight in original.items():
-            if rng.random() < KEEP:
-                vector[term] = weight
-            else:
-                dropped.append(weight)
+        for _ in range(sources):
+            # a term two sources share keeps the heavier weight, as SPLADE's max pooling would
+            for term, weight in vectors[rng.randrange(len(vectors))].items():
+                if rng.random() < share:
+                    vector[term] = max(weight, vector.get(term, 0))
+                else:
+                    dropped.append(weight)
+        # as many terms as one source document on average: of the sources * L - keep * L terms dropped,
+        # (1 - keep) * L are replaced
         for weight in dropped:
+            if sources > 1 and rng.random() >= replaced:
+                continue
             term = pool[drawn % len(pool)]
             drawn += 1
             if term not in vector:
@@ -174,7 +188,7 @@ def synthetic_collection(cache: Path, source: Path, docs: int, seed: int = 0) ->
         writer.write(f"s{n}", "", vector)
     writer.commit({k: manifest[k] for k in ("model", "model_path", "model_identity", "scale", "max_length", "pooling",
                                             "vocab_size") if k in manifest}
-                  | {"synthetic": {"source": str(source), "keep": KEEP, "seed": seed}})
+                  | {"synthetic": {"source": str(source), "keep": keep, "sources": sources, "seed": seed}})
     return target
 
 
@@ -217,9 +231,17 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/splade-anserini-scale"),
                         help="where the source, synthetic collections and indexes are kept (outside the repository)")
     parser.add_argument("--no-tradeoff", action="store_true", help="skip the --query-top-k effectiveness table")
+    parser.add_argument("--keep", type=float, default=KEEP,
+                        help=f"share of its source documents' terms a synthetic document keeps (default {KEEP})")
+    parser.add_argument("--sources", type=int, default=1, help="real documents each synthetic one is made from")
+    parser.add_argument("--collections-only", action="store_true",
+                        help="build the synthetic collections and the encoded queries (for benchmarks/engines.py), "
+                             "then stop")
     parser.add_argument("--stage", choices=tuple(STAGES), help=argparse.SUPPRESS)
     parser.add_argument("--arguments", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not 0 < args.keep <= 1 or args.sources < 1:
+        parser.error("--keep must be in (0, 1] and --sources at least 1")
     sys.path.insert(0, str(ROOT))
     if args.stage:
         print(json.dumps(STAGES[args.stage](**json.loads(args.arguments))))
@@ -231,18 +253,24 @@ def main() -> None:
     child("index", collection=str(source), index=str(args.cache / "index-source"), indexer="impact", threads=1)
     topics = encoded_queries(args.cache, source)
     print(f"threads {args.threads}; queries: DL19 + SciFact, {sum(1 for _ in open(topics))} encoded with splade-tiny")
+    if args.collections_only:
+        for docs in sorted(args.docs):
+            print(synthetic_collection(args.cache, source, docs, args.keep, args.sources))
+        return
     rows = {}
     for docs in sorted(args.docs):
-        collection = synthetic_collection(args.cache, source, docs)
+        collection = synthetic_collection(args.cache, source, docs, args.keep, args.sources)
+        label = collection.name.removeprefix("synthetic-")  # its documents and, when not the default, its settings
         manifest = json.loads((collection / "manifest.json").read_text())
         row = {"postings": manifest["postings"]}
         for indexer in ("anserini", "impact"):
-            row[indexer] = child("index", collection=str(collection), index=str(args.cache / f"index-{docs}-{indexer}"),
-                                 indexer=indexer, threads=args.threads)
+            row[indexer] = child("index", collection=str(collection),
+                                 index=str(args.cache / f"index-{label}-{indexer}"), indexer=indexer,
+                                 threads=args.threads)
             print(f"{docs:>9,} docs  {indexer:<8} index {row[indexer]['seconds']:7.1f} s "
                   f"({docs / row[indexer]['write_seconds']:,.0f} docs/s writing), "
                   f"{row[indexer]['bytes'] / 2**20:6.1f} MB, peak RSS {row[indexer]['rss_mb']:,.0f} MB", flush=True)
-        index = str(args.cache / f"index-{docs}-impact")
+        index = str(args.cache / f"index-{label}-impact")
         row["docids"] = child("docids", index=index)
         row["search"] = child("search", index=index, topics=str(topics), threads=args.threads,
                               top_ks=list(TOP_KS) if docs == max(args.docs) else [])
