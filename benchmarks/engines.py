@@ -111,7 +111,9 @@ def build(case: Case, workdir: Path, engine: str, bits: int | None = None, reord
                                     "--index", str(index), "--engine", engine, "--quiet",
                                     *(["--reorder", reorder] if reorder else []),
                                     *(f"--{option}={value}" for option, value in engine_options)],
-                                   check=True, capture_output=True, text=True)
+                                   capture_output=True, text=True)
+            if child.returncode != 0:  # the child's own one-line error, not a CalledProcessError without it
+                sys.exit(f"building {index} failed: {child.stderr.strip() or f'exit status {child.returncode}'}")
             Path(f"{index}.build.json").write_text(json.dumps({
                 "seconds": time.perf_counter() - started, "peak_mib": int(child.stdout.split()[-1]) / 2 ** 10}))
         else:
