@@ -30,7 +30,7 @@ from splade_anserini.train.losses import (
 from splade_anserini.train.mining import above_margin, bm25_candidates, save_candidates
 from splade_anserini.train.supervised import SupervisedExamples
 from splade_anserini.train.trainer import Trainer, load_settings, train
-from splade_anserini.train.validation import carve_validation
+from splade_anserini.train.validation import carve_validation, limit_training
 
 CONFIG = ROOT / "configs" / "train-scifact.yaml"
 
@@ -420,6 +420,20 @@ def test_validation_split_never_holds_a_test_query_or_its_text(demo_split):
         assert not set(val_ids) & set(test)
         assert not {normalized_text(judged.queries[q]) for q in val_ids} & set(test.values())
     assert carve_validation(list(judged.queries), 6, 13) == carve_validation(list(judged.queries), 6, 13)
+
+
+def test_data_limit_trains_on_a_seeded_subset_and_validates_on_the_same_queries(tmp_path, demo_split,
+                                                                                demo_candidates):
+    _, _, candidates = demo_candidates
+    whole = Trainer(supervised_settings(tmp_path, "whole", demo_split, f"data.candidates={candidates}"))
+    part = Trainer(supervised_settings(tmp_path, "part", demo_split, f"data.candidates={candidates}", "data.limit=9"))
+    assert len(whole.train_ids) > 9 and len(part.train_ids) == 9
+    assert set(part.train_ids) < set(whole.train_ids) and part.val_ids == whole.val_ids
+    assert part.train_ids == [q for q in whole.train_ids if q in set(part.train_ids)]  # original order
+    assert part.examples.query_ids == part.train_ids  # batches are drawn from these
+    assert limit_training(whole.train_ids, 9, 13) == limit_training(whole.train_ids, 9, 13)
+    assert limit_training(whole.train_ids, 9, 13) != limit_training(whole.train_ids, 9, 14)
+    assert limit_training(whole.train_ids, None, 13) == limit_training(whole.train_ids, 10**6, 13) == whole.train_ids
 
 
 @pytest.mark.shared

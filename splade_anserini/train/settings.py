@@ -73,7 +73,7 @@ class DataSettings(Settings):
     source: str | None = None
     pseudo_queries: str | None = None
     negatives: str = "bm25"  # pseudo-queries: bm25 or random negatives
-    limit: int | None = None
+    limit: int | None = None  # the first N examples; a train split: N of its training queries, drawn with the seed
     dir: str | None = None
     corpus: str | None = None
     topics: str | None = None

@@ -44,7 +44,7 @@ from .mining import bm25_candidates, load_candidates, report_coverage, save_cand
 from .query_side import build_query_side, write_pair
 from .settings import SIDES, DataSettings, TrainSettings
 from .supervised import FixedExamples, SupervisedExamples
-from .validation import Validator, carve_validation, save_curve
+from .validation import Validator, carve_validation, limit_training, save_curve
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +183,9 @@ class Trainer:
         train_ids, val_ids = carve_validation(list(judged.queries), s.validation.queries, s.seed)
         if not train_ids:
             raise InputError("no training queries left after carving out the validation queries")
-        logger.info(f"train: {len(train_ids)} training queries, {len(val_ids)} validation queries, "
+        available, train_ids = len(train_ids), limit_training(train_ids, s.data.limit, s.seed)
+        kept = f" (data.limit: {len(train_ids)} of {available})" if len(train_ids) < available else ""
+        logger.info(f"train: {len(train_ids)} training queries{kept}, {len(val_ids)} validation queries, "
                     f"{len(judged.corpus)} documents")
         examples = SupervisedExamples(judged, train_ids, s)
         self.judged, self.train_ids, self.val_ids = judged, train_ids, val_ids

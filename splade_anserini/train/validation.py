@@ -39,6 +39,15 @@ def carve_validation(query_ids: list, size, seed: int) -> tuple[list, list]:
     return [q for q in query_ids if q not in chosen], [q for q in query_ids if q in chosen]
 
 
+def limit_training(train_ids: list, limit: int | None, seed: int) -> list:
+    """``limit`` of the training ids drawn with ``seed`` (all of them when ``limit`` is None or not smaller), in
+    their original order: a learning curve over the amount of training data, on the same validation queries."""
+    if limit is None or limit >= len(train_ids):
+        return list(train_ids)
+    kept = set(random.Random(seed).sample(list(train_ids), limit))
+    return [q for q in train_ids if q in kept]
+
+
 class Validator:
     """Encodes the corpus with the model under training and evaluates the validation queries on it. Queries are
     encoded by ``query_encoder`` (a :class:`~..model.query_models.QueryEncoder`: a fixed query side's), by default
