@@ -40,12 +40,12 @@ def carve_validation(query_ids: list, size, seed: int) -> tuple[list, list]:
 
 
 def limit_training(train_ids: list, limit: int | None, seed: int) -> list:
-    """``limit`` of the training ids drawn with ``seed`` (all of them when ``limit`` is None or not smaller), in
-    their original order: a learning curve over the amount of training data, on the same validation queries."""
+    """``limit`` of the training ids drawn with ``seed`` as :func:`carve_validation` draws (all of them when
+    ``limit`` is None or not smaller), in their original order: a learning curve over the amount of training data,
+    on the same validation queries."""
     if limit is None or limit >= len(train_ids):
         return list(train_ids)
-    kept = set(random.Random(seed).sample(list(train_ids), limit))
-    return [q for q in train_ids if q in kept]
+    return carve_validation(train_ids, limit, seed)[1]
 
 
 class Validator:
